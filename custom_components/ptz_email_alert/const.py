@@ -1,0 +1,52 @@
+"""Constants for PTZ Email Alert."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import logging
+from typing import Final
+
+from .mail import Encryption
+
+DOMAIN: Final = "ptz_email_alert"
+LOGGER = logging.getLogger(__package__)
+
+CONF_PROVIDER: Final = "provider"
+CONF_ENCRYPTION: Final = "encryption"
+CONF_SENDER: Final = "sender"
+CONF_RECIPIENTS: Final = "recipients"
+
+PROVIDER_GMAIL: Final = "gmail"
+PROVIDER_OUTLOOK: Final = "outlook"
+PROVIDER_CUSTOM: Final = "custom"
+PROVIDER_LOCAL_RELAY: Final = "local_relay"
+PROVIDERS: Final = [PROVIDER_GMAIL, PROVIDER_OUTLOOK, PROVIDER_CUSTOM, PROVIDER_LOCAL_RELAY]
+
+DEFAULT_TIMEOUT: Final = 30
+DEFAULT_SUBJECT: Final = "Message from Home Assistant"
+
+GMAIL_APP_PASSWORD_URL: Final = "https://myaccount.google.com/apppasswords"
+MICROSOFT_SMTP_AUTH_URL: Final = (
+    "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/"
+    "authenticated-client-smtp-submission"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderPreset:
+    """Server settings prefilled in the form for a provider."""
+
+    host: str
+    port: int
+    encryption: Encryption
+    needs_login: bool
+
+
+PROVIDER_PRESETS: Final = {
+    PROVIDER_GMAIL: ProviderPreset("smtp.gmail.com", 465, Encryption.SSL, needs_login=True),
+    PROVIDER_OUTLOOK: ProviderPreset(
+        "smtp.office365.com", 587, Encryption.STARTTLS, needs_login=True
+    ),
+    PROVIDER_CUSTOM: ProviderPreset("", 587, Encryption.STARTTLS, needs_login=True),
+    PROVIDER_LOCAL_RELAY: ProviderPreset("", 25, Encryption.NONE, needs_login=False),
+}

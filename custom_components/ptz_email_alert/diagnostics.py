@@ -1,0 +1,36 @@
+"""Diagnostics: settings and the last outcome, with secrets and addresses redacted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+
+from .account import PtzEmailAlertConfigEntry
+from .const import CONF_RECIPIENTS, CONF_SENDER
+
+TO_REDACT = {CONF_PASSWORD, CONF_USERNAME, CONF_SENDER, CONF_RECIPIENTS}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: PtzEmailAlertConfigEntry
+) -> dict[str, Any]:
+    """Return diagnostics for an account."""
+    account = entry.runtime_data.account
+    last_error = account.last_error
+    return {
+        "data": async_redact_data(dict(entry.data), TO_REDACT),
+        "options": async_redact_data(dict(entry.options), TO_REDACT),
+        "recipient_count": len(account.recipients),
+        "last_success": account.last_success.isoformat() if account.last_success else None,
+        "last_error": None
+        if last_error is None
+        else {
+            "kind": last_error.kind.value,
+            "cause": last_error.cause.value,
+            "code": last_error.code,
+            "detail": last_error.detail,
+        },
+    }

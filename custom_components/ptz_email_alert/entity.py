@@ -1,0 +1,27 @@
+"""Base entity for the account device."""
+
+from __future__ import annotations
+
+from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
+from homeassistant.helpers.entity import Entity
+
+from .account import PtzEmailAlertConfigEntry
+from .const import CONF_PROVIDER, DOMAIN
+
+
+class PtzEmailAlertAccountEntity(Entity):
+    """An entity of an SMTP account: one device per account."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, entry: PtzEmailAlertConfigEntry, key: str) -> None:
+        """Set unique id and device from the entry."""
+        self.account = entry.runtime_data.account
+        self._attr_unique_id = f"{entry.entry_id}_{key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, entry.entry_id)},
+            name=entry.title,
+            manufacturer="PTZ Email Alert",
+            model=f"SMTP account ({entry.data.get(CONF_PROVIDER, 'custom')})",
+            entry_type=DeviceEntryType.SERVICE,
+        )

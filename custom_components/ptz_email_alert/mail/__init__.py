@@ -1,0 +1,43 @@
+"""Mail core: build, send and classify email. Pure Python: no Home Assistant import here."""
+
+from .errors import AUTH_CAUSES, ErrorKind, FailureCause, SmtpError, classify
+from .message import (
+    Attachment,
+    EmailContent,
+    InvalidAddressError,
+    build_message,
+    normalize_address,
+    normalize_addresses,
+    one_line,
+)
+from .sender import (
+    Encryption,
+    SendResult,
+    SmtpSession,
+    SmtpSettings,
+    send_message,
+    send_messages,
+    verify_login,
+)
+
+__all__ = [
+    "AUTH_CAUSES",
+    "Attachment",
+    "EmailContent",
+    "Encryption",
+    "ErrorKind",
+    "FailureCause",
+    "InvalidAddressError",
+    "SendResult",
+    "SmtpError",
+    "SmtpSession",
+    "SmtpSettings",
+    "build_message",
+    "classify",
+    "normalize_address",
+    "normalize_addresses",
+    "one_line",
+    "send_message",
+    "send_messages",
+    "verify_login",
+]

@@ -1,0 +1,208 @@
+"""Send messages over SMTP with aiosmtplib: one connection per batch, classified errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+import contextlib
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from enum import StrEnum
+import ssl
+import time
+
+import aiosmtplib
+
+from .errors import FailureCause, SmtpError, classify
+
+# How long to wait for the server's greeting before suspecting an implicit-TLS port. A STARTTLS
+# client on port 465 would otherwise sit silent until the full timeout: both sides wait for the
+# other to speak first. The probe is harmless when the greeting is merely slow.
+GREETING_GRACE = 1.0
+
+
+class Encryption(StrEnum):
+    """How the connection is protected."""
+
+    SSL = "ssl"  # implicit TLS from the first byte (port 465)
+    STARTTLS = "starttls"  # plain connect, then STARTTLS is required (port 587)
+    NONE = "none"  # plain text: only for relays on a trusted LAN
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """Everything needed to reach and log in to one SMTP server."""
+
+    host: str
+    port: int
+    encryption: Encryption
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+    # The caller supplies the TLS context (Home Assistant's cached ones): building one here would
+    # read the certificate store, which is blocking I/O.
+    tls_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    local_hostname: str | None = None
+
+    @property
+    def server(self) -> str:
+        """``host:port``, for logs and events."""
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """A message the server accepted."""
+
+    message_id: str
+    response: str
+    duration: float
+    refused_recipients: dict[str, str] = field(default_factory=dict)
+
+
+class SmtpSession:
+    """One SMTP connection: ``async with SmtpSession(settings) as session: await session.send()``."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        """Prepare a client; nothing is connected until ``__aenter__``."""
+        self.settings = settings
+        self._client = aiosmtplib.SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            username=settings.username or None,
+            password=settings.password if settings.username else None,
+            timeout=settings.timeout,
+            use_tls=settings.encryption is Encryption.SSL,
+            # True, never None: None silently stays in plain text when STARTTLS is not offered.
+            start_tls=settings.encryption is Encryption.STARTTLS,
+            tls_context=settings.tls_context,
+            local_hostname=settings.local_hostname,
+        )
+
+    async def __aenter__(self) -> SmtpSession:
+        """Connect, negotiate TLS and log in."""
+        try:
+            await self._connect()
+        except BaseException as err:
+            self._client.close()
+            if isinstance(err, asyncio.CancelledError):
+                raise
+            raise classify(err, self.settings.server) from err
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Say QUIT politely; a failure to do so does not matter any more."""
+        try:
+            async with asyncio.timeout(min(self.settings.timeout, 5.0)):
+                await self._client.quit()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            pass
+        finally:
+            self._client.close()
+
+    async def send(self, message: EmailMessage) -> SendResult:
+        """Send one message on this connection."""
+        started = time.monotonic()
+        try:
+            refused, response = await self._client.send_message(message)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError, ssl.SSLError) as err:
+            raise classify(err, self.settings.server) from err
+        return SendResult(
+            message_id=str(message.get("Message-ID", "")),
+            response=response,
+            duration=time.monotonic() - started,
+            refused_recipients={
+                address: f"{reply.code} {reply.message}" for address, reply in refused.items()
+            },
+        )
+
+    async def _connect(self) -> None:
+        connect = asyncio.ensure_future(self._client.connect())
+        if self.settings.encryption is Encryption.SSL:
+            await connect
+            return
+        done, _ = await asyncio.wait({connect}, timeout=GREETING_GRACE)
+        if done:
+            connect.result()
+            return
+        probe = asyncio.ensure_future(_speaks_implicit_tls(self.settings))
+        try:
+            await asyncio.wait({connect, probe}, return_when=asyncio.FIRST_COMPLETED)
+            if not connect.done() and await probe:
+                raise SmtpError(
+                    FailureCause.TLS_MODE_MISMATCH,
+                    "the server expects TLS from the first byte (implicit TLS, usually port "
+                    "465): choose SSL/TLS instead of STARTTLS",
+                    server=self.settings.server,
+                )
+            await connect
+        finally:
+            for task in (probe, connect):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+
+
+async def _speaks_implicit_tls(settings: SmtpSettings) -> bool:
+    """True if a TLS handshake succeeds on the port (so it is an implicit-TLS port)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        async with asyncio.timeout(settings.timeout):
+            _, writer = await asyncio.open_connection(
+                settings.host, settings.port, ssl=context, server_hostname=settings.host
+            )
+    except (OSError, TimeoutError, ssl.SSLError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError, ssl.SSLError):
+        await writer.wait_closed()
+    return True
+
+
+async def verify_login(settings: SmtpSettings) -> None:
+    """Connect, negotiate TLS and log in, then hang up. Raises :class:`SmtpError`."""
+    async with SmtpSession(settings):
+        pass
+
+
+async def send_messages(
+    settings: SmtpSettings, messages: Sequence[EmailMessage]
+) -> list[SendResult | SmtpError]:
+    """Send ``messages`` over one connection; one outcome per message, in order.
+
+    A failure that belongs to one message (refused, too large) does not stop the others; a
+    failure of the connection fails the message in flight and every one after it.
+    """
+    outcomes: list[SendResult | SmtpError] = []
+    try:
+        async with SmtpSession(settings) as session:
+            for message in messages:
+                try:
+                    outcomes.append(await session.send(message))
+                except SmtpError as err:
+                    outcomes.append(err)
+                    if err.cause in _CONNECTION_LOST:
+                        break
+    except SmtpError as err:
+        outcomes.append(err)
+    last_error = next((o for o in reversed(outcomes) if isinstance(o, SmtpError)), None)
+    while len(outcomes) < len(messages):
+        assert last_error is not None
+        outcomes.append(last_error)
+    return outcomes
+
+
+async def send_message(settings: SmtpSettings, message: EmailMessage) -> SendResult:
+    """Send one message on its own connection. Raises :class:`SmtpError`."""
+    (outcome,) = await send_messages(settings, [message])
+    if isinstance(outcome, SmtpError):
+        raise outcome
+    return outcome
+
+
+_CONNECTION_LOST = frozenset(
+    {FailureCause.DISCONNECTED, FailureCause.TIMEOUT, FailureCause.TLS, FailureCause.REFUSED}
+)

@@ -1,0 +1,118 @@
+"""Shared fixtures: a real SMTP server factory and a configured account."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ptz_email_alert.const import (
+    CONF_ENCRYPTION,
+    CONF_PROVIDER,
+    CONF_RECIPIENTS,
+    CONF_SENDER,
+    DOMAIN,
+)
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_TIMEOUT,
+    CONF_USERNAME,
+    CONF_VERIFY_SSL,
+)
+from homeassistant.core import HomeAssistant
+
+from .smtp_server import (
+    PASSWORD,
+    USERNAME,
+    Certificates,
+    ServerFactory,
+    TestSmtpServer,
+    make_certificates,
+)
+
+SENDER = "camera@example.com"
+RECIPIENTS = ["owner@example.com", "installer@example.net"]
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load the integration from custom_components in every test."""
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A throw-away CA and server certificate."""
+    return make_certificates(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture
+async def smtp_server(
+    socket_enabled: None, certificates: Certificates
+) -> AsyncGenerator[ServerFactory]:
+    """Start real SMTP servers on loopback: ``await smtp_server("ssl", auth_reply=...)``."""
+    factory = ServerFactory(certificates)
+    yield factory
+    await factory.stop_all()
+
+
+def entry_data(server: TestSmtpServer, **overrides: Any) -> dict[str, Any]:
+    """Config entry data for an account on ``server``."""
+    encryption = {"ssl": "ssl", "starttls": "starttls", "none": "none"}[server.mode]
+    data: dict[str, Any] = {
+        CONF_PROVIDER: "custom",
+        CONF_HOST: server.host,
+        CONF_PORT: server.port,
+        CONF_ENCRYPTION: encryption,
+        CONF_USERNAME: USERNAME,
+        CONF_PASSWORD: PASSWORD,
+        CONF_SENDER: SENDER,
+        # The test CA is not in Home Assistant's trust store; verification itself is tested in
+        # test_mail_sender (own context) and test_config_flow (invalid_cert).
+        CONF_VERIFY_SSL: False,
+        CONF_TIMEOUT: 5,
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+async def mail_server(smtp_server: ServerFactory) -> TestSmtpServer:
+    """A well-behaved STARTTLS server."""
+    return await smtp_server("starttls")
+
+
+@pytest.fixture
+def config_entry(mail_server: TestSmtpServer) -> MockConfigEntry:
+    """An account entry pointing at ``mail_server``."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=SENDER,
+        unique_id=f"{USERNAME}@{mail_server.host}",
+        data=entry_data(mail_server),
+        options={CONF_RECIPIENTS: RECIPIENTS},
+    )
+
+
+@pytest.fixture
+async def setup_entry(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> MockConfigEntry:
+    """The account, set up."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    return config_entry
+
+
+@pytest.fixture
+def media_dir(tmp_path: Path, hass: HomeAssistant) -> Generator[Path]:
+    """A folder Home Assistant may read attachments from."""
+    folder = tmp_path / "media"
+    folder.mkdir()
+    hass.config.allowlist_external_dirs = {str(folder)}
+    yield folder

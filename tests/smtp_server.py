@@ -1,0 +1,362 @@
+"""A real SMTP server for tests: aiosmtpd on loopback, on the test's own event loop.
+
+Three modes: ``ssl`` (implicit TLS), ``starttls`` (STARTTLS required before AUTH) and ``none``
+(plain). Real AUTH PLAIN/LOGIN against one account. It records every message and every
+connection, and can be told to misbehave (see :class:`Behaviour`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+import datetime as dt
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+import ipaddress
+from pathlib import Path
+import socket
+import ssl
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+USERNAME = "alerts@example.com"
+# Distinctive, so that a test can search logs and diagnostics for it.
+PASSWORD = "pw-Zq8#secret-never-logged"
+
+
+@dataclass(slots=True)
+class Certificates:
+    """A throw-away CA and a server certificate for localhost / 127.0.0.1."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        """TLS context for the test server."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        """A verifying client context that trusts the throw-away CA."""
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+
+def make_certificates(folder: Path) -> Certificates:
+    """Create a CA and a server certificate signed by it."""
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "PTZ Email Alert test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file, cert_file, key_file = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return Certificates(ca_file, cert_file, key_file)
+
+
+@dataclass(slots=True)
+class Behaviour:
+    """How the server misbehaves. Replies are full SMTP lines, e.g. ``"452 4.3.1 Full"``."""
+
+    auth_reply: str | None = None  # every AUTH fails with this reply
+    mail_reply: str | None = None  # reply to MAIL FROM
+    rcpt_reply: str | None = None  # reply to every RCPT TO
+    data_reply: str | None = None  # reply after the message body
+    drop_in_data: bool = False  # hang up after "354", while the client sends the body
+    offer_auth: bool = True  # advertise AUTH at all
+
+
+@dataclass(slots=True)
+class ReceivedMessage:
+    """One message the server accepted."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+    login: str | None
+
+    @property
+    def message(self) -> EmailMessage:
+        """The message parsed back with the standard library."""
+        parsed = message_from_bytes(self.raw, policy=default_policy)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+class _Handler:
+    def __init__(self, server: TestSmtpServer) -> None:
+        self._server = server
+
+    async def handle_MAIL(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if reply := self._server.behaviour.mail_reply:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if reply := self._server.behaviour.rcpt_reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        if reply := self._server.behaviour.data_reply:
+            return reply
+        login = session.auth_data
+        self._server.received.append(
+            ReceivedMessage(
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=list(envelope.rcpt_tos),
+                raw=bytes(envelope.original_content or b""),
+                login=login.login.decode() if isinstance(login, LoginPassword) else None,
+            )
+        )
+        self._server.message_received.set()
+        return "250 2.0.0 OK queued"
+
+
+class _MisbehavingSMTP(SMTP):
+    """aiosmtpd's SMTP with the few misbehaviours that need the protocol itself."""
+
+    def __init__(self, owner: TestSmtpServer, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._owner = owner
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is None:  # not the TLS upgrade of a connection already counted
+            self._owner.connections += 1
+            self._owner.transports.append(transport)
+        super().connection_made(transport)
+
+    async def smtp_EHLO(self, hostname: str) -> None:  # noqa: N802
+        if self._owner.behaviour.offer_auth:
+            await super().smtp_EHLO(hostname)
+            return
+        # Answer without the AUTH line, as a relay that takes mail without login.
+        self.session.host_name = hostname  # type: ignore[union-attr]
+        self._set_rset_state()
+        await self.push(f"250-{self.hostname}")
+        if self.require_starttls and not self._tls_protocol and self.tls_context:
+            await self.push("250-STARTTLS")
+        await self.push("250 HELP")
+
+    async def smtp_DATA(self, arg: str) -> None:  # noqa: N802
+        if self._owner.behaviour.drop_in_data:
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            assert self.transport is not None
+            self.transport.close()
+            return
+        await super().smtp_DATA(arg)
+
+
+class TestSmtpServer:
+    """A running aiosmtpd server on 127.0.0.1."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, mode: str, certificates: Certificates, behaviour: Behaviour) -> None:
+        self.mode = mode
+        self.certificates = certificates
+        self.behaviour = behaviour
+        self.received: list[ReceivedMessage] = []
+        self.message_received = asyncio.Event()
+        self.connections = 0
+        self.transports: list[asyncio.BaseTransport] = []
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        if self.behaviour.auth_reply:
+            return AuthResult(success=False, handled=False, message=self.behaviour.auth_reply)
+        ok = (
+            isinstance(data, LoginPassword)
+            and data.login.decode() == USERNAME
+            and data.password.decode() == PASSWORD
+        )
+        return AuthResult(success=ok, handled=False, auth_data=data if ok else None)
+
+    def _protocol(self) -> SMTP:
+        tls = self.certificates.server_context()
+        return _MisbehavingSMTP(
+            self,
+            _Handler(self),
+            hostname="mail.test",
+            authenticator=self._authenticate,
+            tls_context=tls if self.mode == "starttls" else None,
+            require_starttls=self.mode == "starttls",
+            auth_require_tls=self.mode == "starttls",
+        )
+
+    async def start(self) -> None:
+        """Listen on a free loopback port."""
+        loop = asyncio.get_running_loop()
+        if self.mode == "ssl":
+            _ignore_handshake_hangups(loop)
+        ssl_context = self.certificates.server_context() if self.mode == "ssl" else None
+        self._server = await loop.create_server(self._protocol, self.host, 0, ssl=ssl_context)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening and hang up on every client."""
+        if self._server is not None:
+            self._server.close()
+            for transport in self.transports:
+                transport.close()
+            await self._server.wait_closed()
+            self._server = None
+
+
+def _ignore_handshake_hangups(loop: asyncio.AbstractEventLoop) -> None:
+    """Clients that hang up during the server's TLS handshake are expected in these tests
+    (probes, STARTTLS clients on the implicit-TLS port); asyncio would report them as errors."""
+    previous = loop.get_exception_handler()
+    if getattr(previous, "ignores_handshake_hangups", False):
+        return
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if str(context.get("message", "")).startswith("Error on transport creation") and (
+            isinstance(context.get("exception"), ConnectionError | ssl.SSLError)
+        ):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler.ignores_handshake_hangups = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
+
+
+class StallingServer:
+    """Accepts TCP connections and never says a word (a hung server, a black-holed port)."""
+
+    def __init__(self) -> None:
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._transports: list[asyncio.BaseTransport] = []
+
+    async def start(self) -> None:
+        """Listen on a free loopback port."""
+        owner = self
+
+        class _Silent(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                owner._transports.append(transport)
+
+        self._server = await asyncio.get_running_loop().create_server(_Silent, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Close everything."""
+        if self._server is not None:
+            self._server.close()
+            for transport in self._transports:
+                transport.close()
+            await self._server.wait_closed()
+
+
+def refused_port() -> int:
+    """A loopback port with nobody listening: connecting to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerFactory:
+    """Starts servers for one test and stops them all afterwards."""
+
+    certificates: Certificates
+    started: list[TestSmtpServer | StallingServer] = field(default_factory=list)
+
+    async def __call__(self, mode: str = "starttls", **behaviour: Any) -> TestSmtpServer:
+        """Start an SMTP server in ``mode`` with the given misbehaviour."""
+        server = TestSmtpServer(mode, self.certificates, Behaviour(**behaviour))
+        await server.start()
+        self.started.append(server)
+        return server
+
+    async def stalling(self) -> StallingServer:
+        """Start a server that never answers."""
+        server = StallingServer()
+        await server.start()
+        self.started.append(server)
+        return server
+
+    async def stop_all(self) -> None:
+        """Stop every server this factory started."""
+        for server in self.started:
+            await server.stop()
