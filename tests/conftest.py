@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
 from pathlib import Path
+import socket
 from typing import Any
 
 import pytest
@@ -116,3 +117,22 @@ def media_dir(tmp_path: Path, hass: HomeAssistant) -> Generator[Path]:
     folder.mkdir()
     hass.config.allowlist_external_dirs = {str(folder)}
     yield folder
+
+
+@pytest.fixture
+def unknown_host(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A host name that does not resolve.
+
+    Name resolution is the one remote part here: the harness blocks DNS and this machine has no
+    network, so the resolver is replaced by one that answers NXDOMAIN for ``*.invalid`` exactly
+    as glibc reports it (``socket.gaierror``) and passes everything else through.
+    """
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return "smtp.does-not-exist.invalid"

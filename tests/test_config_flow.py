@@ -123,7 +123,9 @@ async def test_local_relay_without_login(hass: HomeAssistant, smtp_server: Serve
     assert result["result"].unique_id == f"{SENDER}@{server.host}"
 
 
-async def _server_for(smtp_server: ServerFactory, condition: str) -> tuple[str, dict[str, Any]]:
+async def _server_for(
+    smtp_server: ServerFactory, condition: str, unknown_host: str
+) -> tuple[str, dict[str, Any]]:
     """A real server condition and the form input that meets it."""
     if condition == "wrong_password":
         server = await smtp_server("ssl")
@@ -150,7 +152,7 @@ async def _server_for(smtp_server: ServerFactory, condition: str) -> tuple[str, 
     if condition == "unknown_host":
         return "none", {
             **_form_input(await smtp_server("none")),
-            CONF_HOST: "smtp.does-not-exist.invalid",
+            CONF_HOST: unknown_host,
         }
     if condition == "silent":
         stalled = await smtp_server.stalling()
@@ -191,9 +193,13 @@ CONDITIONS = [
 
 @pytest.mark.parametrize(("condition", "errors"), CONDITIONS)
 async def test_errors_then_recover(
-    hass: HomeAssistant, smtp_server: ServerFactory, condition: str, errors: dict[str, str]
+    hass: HomeAssistant,
+    smtp_server: ServerFactory,
+    unknown_host: str,
+    condition: str,
+    errors: dict[str, str],
 ) -> None:
-    _, form = await _server_for(smtp_server, condition)
+    _, form = await _server_for(smtp_server, condition, unknown_host)
     result = await _start(hass)
     result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
     assert result["type"] is FlowResultType.FORM

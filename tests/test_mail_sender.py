@@ -288,7 +288,7 @@ async def test_connection_refused(socket_enabled: None) -> None:
     assert err.value.kind is ErrorKind.REFUSED
 
 
-async def test_unknown_host_is_dns(socket_enabled: None) -> None:
+async def test_unknown_host_is_dns(socket_enabled: None, unknown_host: str) -> None:
     with pytest.raises(SmtpError) as err:
-        await verify_login(_settings(host="mail.does-not-exist.invalid", port=587, encryption=Encryption.STARTTLS))
+        await verify_login(_settings(host=unknown_host, port=587, encryption=Encryption.STARTTLS))
     assert err.value.cause is FailureCause.DNS
