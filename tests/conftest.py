@@ -100,9 +100,7 @@ def config_entry(mail_server: TestSmtpServer) -> MockConfigEntry:
 
 
 @pytest.fixture
-async def setup_entry(
-    hass: HomeAssistant, config_entry: MockConfigEntry
-) -> MockConfigEntry:
+async def setup_entry(hass: HomeAssistant, config_entry: MockConfigEntry) -> MockConfigEntry:
     """The account, set up."""
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
@@ -116,7 +114,7 @@ def media_dir(tmp_path: Path, hass: HomeAssistant) -> Generator[Path]:
     folder = tmp_path / "media"
     folder.mkdir()
     hass.config.allowlist_external_dirs = {str(folder)}
-    yield folder
+    return folder
 
 
 @pytest.fixture

@@ -149,7 +149,7 @@ class _Handler:
     def __init__(self, server: TestSmtpServer) -> None:
         self._server = server
 
-    async def handle_MAIL(  # noqa: N802
+    async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
         if reply := self._server.behaviour.mail_reply:
@@ -158,7 +158,7 @@ class _Handler:
         envelope.mail_options.extend(options)
         return "250 OK"
 
-    async def handle_RCPT(  # noqa: N802
+    async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
         if reply := self._server.behaviour.rcpt_reply:
@@ -166,9 +166,7 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(  # noqa: N802
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if reply := self._server.behaviour.data_reply:
             return reply
         login = session.auth_data
@@ -197,7 +195,7 @@ class _MisbehavingSMTP(SMTP):
             self._owner.transports.append(transport)
         super().connection_made(transport)
 
-    async def smtp_EHLO(self, hostname: str) -> None:  # noqa: N802
+    async def smtp_EHLO(self, hostname: str) -> None:
         if self._owner.behaviour.offer_auth:
             await super().smtp_EHLO(hostname)
             return
@@ -209,7 +207,7 @@ class _MisbehavingSMTP(SMTP):
             await self.push("250-STARTTLS")
         await self.push("250 HELP")
 
-    async def smtp_DATA(self, arg: str) -> None:  # noqa: N802
+    async def smtp_DATA(self, arg: str) -> None:
         if self._owner.behaviour.drop_in_data:
             await self.push("354 End data with <CR><LF>.<CR><LF>")
             assert self.transport is not None

@@ -239,7 +239,9 @@ async def test_reauth(
     assert result["errors"] == {"base": "invalid_auth"}
 
     config_entry.runtime_data = None
-    hass.config_entries.async_update_entry(config_entry, data={**config_entry.data, CONF_PASSWORD: "old"})
+    hass.config_entries.async_update_entry(
+        config_entry, data={**config_entry.data, CONF_PASSWORD: "old"}
+    )
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_PASSWORD: PASSWORD}
     )

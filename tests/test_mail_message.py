@@ -65,7 +65,10 @@ def test_structure_and_attachments_roundtrip() -> None:
     assert len(inline) == 1
     assert inline[0].get_content() == b"\xff\xd8jpeg-1\xff\xd9"
     assert inline[0].get_content_type() == "image/jpeg"
-    attached = {p.get_filename(): (p.get_content_type(), p.get_payload(decode=True)) for p in parsed.iter_attachments()}
+    attached = {
+        p.get_filename(): (p.get_content_type(), p.get_payload(decode=True))
+        for p in parsed.iter_attachments()
+    }
     assert attached == {
         "log.txt": ("text/plain", "zeile ä\n".encode()),
         "image.png": ("image/png", PNG),
@@ -126,9 +129,7 @@ def test_header_injection_through_subject_and_name(evil: str) -> None:
 )
 def test_bad_recipients_are_refused(evil_recipient: str) -> None:
     with pytest.raises(InvalidAddressError) as err:
-        build_message(
-            EmailContent("s", "t"), sender="cam@example.com", recipients=[evil_recipient]
-        )
+        build_message(EmailContent("s", "t"), sender="cam@example.com", recipients=[evil_recipient])
     assert "\n" not in err.value.address and "\r" not in err.value.address
 
 

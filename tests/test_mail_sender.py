@@ -151,7 +151,9 @@ async def test_batch_keeps_going_after_a_refused_message(smtp_server: ServerFact
             535,
         ),
         (
-            {"mail_reply": "550 5.7.30 Basic authentication is not supported for Client Submission."},
+            {
+                "mail_reply": "550 5.7.30 Basic authentication is not supported for Client Submission."
+            },
             FailureCause.BASIC_AUTH_DISABLED,
             ErrorKind.BASIC_AUTH_DISABLED,
             550,
@@ -275,7 +277,9 @@ async def test_silent_server_times_out(smtp_server: ServerFactory) -> None:
     server = await smtp_server.stalling()
     with pytest.raises(SmtpError) as err:
         await verify_login(
-            _settings(host=server.host, port=server.port, encryption=Encryption.STARTTLS, timeout=1.5)
+            _settings(
+                host=server.host, port=server.port, encryption=Encryption.STARTTLS, timeout=1.5
+            )
         )
     assert err.value.cause is FailureCause.TIMEOUT
     assert not err.value.cause.is_permanent

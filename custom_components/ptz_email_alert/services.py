@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 import voluptuous as vol
 
 from homeassistant.config_entries import ConfigEntryState

@@ -127,7 +127,8 @@ def build_message(
     regular = [a for a in content.attachments if a not in inline]
     if content.html is not None:
         message.add_alternative(content.html, subtype="html", charset="utf-8")
-        html_part = message.get_payload()[-1]  # type: ignore[index]
+        html_part = message.get_body(preferencelist=("html",))
+        assert isinstance(html_part, EmailMessage)
         for attachment in inline:
             maintype, subtype = attachment.mime_type
             html_part.add_related(

@@ -61,7 +61,7 @@ class SendResult:
 
 
 class SmtpSession:
-    """One SMTP connection: ``async with SmtpSession(settings) as session: await session.send()``."""
+    """One SMTP connection, used as ``async with SmtpSession(settings) as session``."""
 
     def __init__(self, settings: SmtpSettings) -> None:
         """Prepare a client; nothing is connected until ``__aenter__``."""
