@@ -41,8 +41,16 @@ RECIPIENTS = ["owner@example.com", "installer@example.net"]
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Load the integration from custom_components in every test."""
+async def auto_enable_custom_integrations(
+    hass: HomeAssistant, enable_custom_integrations: None
+) -> AsyncGenerator[None]:
+    """Load the integration from custom_components in every test.
+
+    Afterwards, let reloads started by a flow finish before the harness stops Home Assistant
+    (otherwise a registry's delayed save can race the shutdown).
+    """
+    yield
+    await hass.async_block_till_done()
 
 
 @pytest.fixture(scope="session")
