@@ -312,15 +312,57 @@ async def test_reconfigure_changes_login(
     assert config_entry.unique_id == f"{SENDER}@{relay.host}"
 
 
+OPTIONS = {
+    CONF_RECIPIENTS: ["new@example.com", "second@example.com"],
+    "retry_delays": "0, 5, 60",
+    "outbox_max_age": 12,
+    "heartbeat_interval": "daily",
+    "heartbeat_time": "07:30:00",
+    "heartbeat_grace": 20,
+}
+
+
 async def test_options_flow(hass: HomeAssistant, setup_entry: MockConfigEntry) -> None:
     result = await hass.config_entries.options.async_init(setup_entry.entry_id)
     assert result["step_id"] == "init"
+    assert _suggested(result, "retry_delays") == "0, 10, 30"
+    assert _suggested(result, CONF_RECIPIENTS) == RECIPIENTS
+
+    bad = {
+        **OPTIONS,
+        CONF_RECIPIENTS: ["ok@example.com", "bad\r\nBcc: x@y.z"],
+        "retry_delays": "0, soon",
+        "heartbeat_time": None,
+        "fallback_notify": "notify.nobody",
+    }
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_RECIPIENTS: ["ok@example.com", "bad\r\nBcc: x@y.z"]}
+        result["flow_id"], {k: v for k, v in bad.items() if v is not None}
     )
-    assert result["errors"] == {CONF_RECIPIENTS: "invalid_email"}
+    assert result["errors"] == {
+        CONF_RECIPIENTS: "invalid_email",
+        "retry_delays": "invalid_retry_delays",
+        "heartbeat_time": "heartbeat_time_required",
+        "fallback_notify": "invalid_fallback",
+    }
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_RECIPIENTS: ["new@example.com", "second@example.com"]}
+        result["flow_id"], {**OPTIONS, "retry_delays": "0, 99999"}
+    )
+    assert result["errors"] == {"retry_delays": "invalid_retry_delays"}
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**OPTIONS, "fallback_notify": "notify.camera_example_com_email"}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert setup_entry.options[CONF_RECIPIENTS] == ["new@example.com", "second@example.com"]
+    assert dict(setup_entry.options) == {
+        CONF_RECIPIENTS: ["new@example.com", "second@example.com"],
+        "retry_delays": [0, 5, 60],
+        "outbox_max_age": 12,
+        "heartbeat_interval": "daily",
+        "heartbeat_time": "07:30:00",
+        "heartbeat_grace": 20,
+        "fallback_notify": "notify.camera_example_com_email",
+    }
+    # The form shows what is stored.
+    result = await hass.config_entries.options.async_init(setup_entry.entry_id)
+    assert _suggested(result, "retry_delays") == "0, 5, 60"
+    assert _suggested(result, "fallback_notify") == "notify.camera_example_com_email"

@@ -47,7 +47,12 @@ async def test_send_with_html_recipients_and_file(
     received = mail_server.received[0]
     assert received.rcpt_tos == ["other@example.org"]
     message = received.message
-    assert response == {"message_id": message["Message-ID"], "refused_recipients": []}
+    assert response == {
+        "message_id": message["Message-ID"],
+        "queued": False,
+        "error": None,
+        "refused_recipients": [],
+    }
     html = message.get_body(preferencelist=("html",))
     assert html is not None and "<b>attached</b>" in html.get_content()
     (attachment,) = message.iter_attachments()

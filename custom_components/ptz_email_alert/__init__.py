@@ -10,8 +10,14 @@ from homeassistant.helpers.typing import ConfigType
 from .account import MailAccount, PtzEmailAlertConfigEntry, PtzEmailAlertData
 from .const import DOMAIN
 from .services import async_setup_services
+from .storage import OutboxFiles
 
-PLATFORMS: list[Platform] = [Platform.NOTIFY]
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.NOTIFY,
+    Platform.SENSOR,
+]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
@@ -24,18 +30,27 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry) -> bool:
     """Set up one SMTP account.
 
-    The server is not contacted here: an unreachable server must not stop the account from
-    loading (mail is retried); login problems surface when mail is sent and start reauth.
+    The server is not contacted before setup finishes: an unreachable server must not keep the
+    account from loading (mail waits in the outbox); a refused login found when sending starts
+    reauth. Mail left in the outbox by a previous run is sent in the background.
     """
-    entry.runtime_data = PtzEmailAlertData(account=MailAccount(hass, entry))
+    account = MailAccount(hass, entry)
+    entry.runtime_data = PtzEmailAlertData(account=account)
+    entry.async_on_unload(account.async_stop)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await account.async_start()
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry) -> bool:
-    """Unload an account."""
+    """Unload an account; its outbox stays on disk."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry) -> None:
+    """The account was deleted: delete its outbox too."""
+    await OutboxFiles(hass, entry.entry_id).async_remove()
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry) -> None:

@@ -50,3 +50,32 @@ PROVIDER_PRESETS: Final = {
     PROVIDER_CUSTOM: ProviderPreset("", 587, Encryption.STARTTLS, needs_login=True),
     PROVIDER_LOCAL_RELAY: ProviderPreset("", 25, Encryption.NONE, needs_login=False),
 }
+
+# Options (everything not needed to connect).
+CONF_RETRY_DELAYS: Final = "retry_delays"
+CONF_OUTBOX_MAX_AGE: Final = "outbox_max_age"
+CONF_HEARTBEAT_INTERVAL: Final = "heartbeat_interval"
+CONF_HEARTBEAT_TIME: Final = "heartbeat_time"
+CONF_HEARTBEAT_GRACE: Final = "heartbeat_grace"
+CONF_FALLBACK_NOTIFY: Final = "fallback_notify"
+
+DEFAULT_RETRY_DELAYS: Final = [0, 10, 30]
+DEFAULT_OUTBOX_MAX_AGE_HOURS: Final = 24
+DEFAULT_HEARTBEAT_GRACE_MINUTES: Final = 15
+HEARTBEAT_OFF: Final = "off"
+HEARTBEAT_DAILY: Final = "daily"
+HEARTBEAT_INTERVALS: Final = {"1h": 1, "6h": 6, "24h": 24}
+HEARTBEAT_CHOICES: Final = [HEARTBEAT_OFF, *HEARTBEAT_INTERVALS, HEARTBEAT_DAILY]
+
+# Bus events.
+EVENT_ALERT: Final = f"{DOMAIN}_alert"
+EVENT_DELIVERED: Final = f"{DOMAIN}_delivered"
+EVENT_DELIVERY_FAILED: Final = f"{DOMAIN}_delivery_failed"
+EVENT_DROPPED: Final = f"{DOMAIN}_dropped"
+EVENT_HEARTBEAT_MISSED: Final = f"{DOMAIN}_heartbeat_missed"
+
+# Outbox item kinds.
+KIND_ALERT: Final = "alert"
+KIND_MESSAGE: Final = "message"
+KIND_TEST: Final = "test"
+KIND_HEARTBEAT: Final = "heartbeat"

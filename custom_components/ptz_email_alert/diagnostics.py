@@ -24,6 +24,18 @@ async def async_get_config_entry_diagnostics(
         "data": async_redact_data(dict(entry.data), TO_REDACT),
         "options": async_redact_data(dict(entry.options), TO_REDACT),
         "recipient_count": len(account.recipients),
+        "outbox": {
+            "pending": account.outbox.pending_count,
+            "failed": account.outbox.failed_count,
+            "bytes": account.outbox.total_bytes,
+            "failed_total": account.outbox.failed_total,
+            "items": [item.as_dict() for item in account.outbox.items],
+        },
+        "delivery_log": [attempt.as_dict() for attempt in account.outbox.delivery_log],
+        "heartbeat": {
+            "last": account.last_heartbeat.isoformat() if account.last_heartbeat else None,
+            "missed": account.heartbeat_missed,
+        },
         "last_success": account.last_success.isoformat() if account.last_success else None,
         "last_error": None
         if last_error is None

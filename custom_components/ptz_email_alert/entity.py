@@ -10,9 +10,10 @@ from .const import CONF_PROVIDER, DOMAIN
 
 
 class PtzEmailAlertAccountEntity(Entity):
-    """An entity of an SMTP account: one device per account."""
+    """An entity of an SMTP account: one device per account, state read from the account."""
 
     _attr_has_entity_name = True
+    _attr_should_poll = False
 
     def __init__(self, entry: PtzEmailAlertConfigEntry, key: str) -> None:
         """Set unique id and device from the entry."""
@@ -25,3 +26,8 @@ class PtzEmailAlertAccountEntity(Entity):
             model=f"SMTP account ({entry.data.get(CONF_PROVIDER, 'custom')})",
             entry_type=DeviceEntryType.SERVICE,
         )
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the account's updates."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.account.async_add_listener(self.async_write_ha_state))

@@ -60,12 +60,15 @@ def async_setup_services(hass: HomeAssistant) -> None:
             html=call.data.get(ATTR_HTML),
             attachments=attachments,
         )
-        result = await entry.runtime_data.account.async_send(
+        submission = await entry.runtime_data.account.async_send(
             content, call.data.get(ATTR_RECIPIENTS)
         )
+        accepted = submission.accepted
         return {
-            "message_id": result.message_id,
-            "refused_recipients": list(result.refused_recipients),
+            "message_id": submission.message_id,
+            "queued": accepted is None,
+            "error": submission.error.kind.value if submission.error else None,
+            "refused_recipients": list(accepted.refused_recipients) if accepted else [],
         }
 
     hass.services.async_register(

@@ -1,6 +1,6 @@
 """Mail core: build, send and classify email. Pure Python: no Home Assistant import here."""
 
-from .errors import AUTH_CAUSES, ErrorKind, FailureCause, SmtpError, classify
+from .errors import AUTH_CAUSES, MESSAGE_CAUSES, ErrorKind, FailureCause, SmtpError, classify
 from .message import (
     Attachment,
     EmailContent,
@@ -10,8 +10,19 @@ from .message import (
     normalize_addresses,
     one_line,
 )
+from .outbox import (
+    DeliveryAttempt,
+    DropReason,
+    ItemState,
+    Outbox,
+    OutboxConfig,
+    OutboxItem,
+    OutboxObserver,
+    OutboxStorage,
+)
 from .sender import (
     Encryption,
+    RawMessage,
     SendResult,
     SmtpSession,
     SmtpSettings,
@@ -22,12 +33,22 @@ from .sender import (
 
 __all__ = [
     "AUTH_CAUSES",
+    "MESSAGE_CAUSES",
     "Attachment",
+    "DeliveryAttempt",
+    "DropReason",
     "EmailContent",
     "Encryption",
     "ErrorKind",
     "FailureCause",
     "InvalidAddressError",
+    "ItemState",
+    "Outbox",
+    "OutboxConfig",
+    "OutboxItem",
+    "OutboxObserver",
+    "OutboxStorage",
+    "RawMessage",
     "SendResult",
     "SmtpError",
     "SmtpSession",

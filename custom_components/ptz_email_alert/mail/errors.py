@@ -235,3 +235,9 @@ def _response_cause(
 def _one_line(text: str) -> str:
     """Server text as one short line (replies can be multi-line)."""
     return " ".join(text.split())[:300]
+
+
+# Failures that belong to one message: sending the same bytes again cannot succeed.
+MESSAGE_CAUSES = frozenset(
+    {FailureCause.MESSAGE_TOO_LARGE, FailureCause.REJECTED, FailureCause.RECIPIENTS_REFUSED}
+)

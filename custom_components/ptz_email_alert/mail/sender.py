@@ -51,6 +51,23 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RawMessage:
+    """A message already serialised, with its envelope: what the outbox stores and sends."""
+
+    message_id: str
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+
+    @classmethod
+    def from_message(cls, message: EmailMessage) -> RawMessage:
+        """Serialise ``message`` (CPU: run in an executor for large attachments)."""
+        sender = message["From"].addresses[0].addr_spec
+        recipients = tuple(address.addr_spec for address in message["To"].addresses)
+        return cls(str(message["Message-ID"]), sender, recipients, message.as_bytes())
+
+
+@dataclass(frozen=True, slots=True)
 class SendResult:
     """A message the server accepted."""
 
@@ -100,15 +117,22 @@ class SmtpSession:
         finally:
             self._client.close()
 
-    async def send(self, message: EmailMessage) -> SendResult:
+    async def send(self, message: EmailMessage | RawMessage) -> SendResult:
         """Send one message on this connection."""
         started = time.monotonic()
         try:
-            refused, response = await self._client.send_message(message)
+            if isinstance(message, RawMessage):
+                message_id = message.message_id
+                refused, response = await self._client.sendmail(
+                    message.sender, list(message.recipients), message.data
+                )
+            else:
+                message_id = str(message.get("Message-ID", ""))
+                refused, response = await self._client.send_message(message)
         except (aiosmtplib.SMTPException, OSError, TimeoutError, ssl.SSLError) as err:
             raise classify(err, self.settings.server) from err
         return SendResult(
-            message_id=str(message.get("Message-ID", "")),
+            message_id=message_id,
             response=response,
             duration=time.monotonic() - started,
             refused_recipients={
@@ -169,7 +193,7 @@ async def verify_login(settings: SmtpSettings) -> None:
 
 
 async def send_messages(
-    settings: SmtpSettings, messages: Sequence[EmailMessage]
+    settings: SmtpSettings, messages: Sequence[EmailMessage | RawMessage]
 ) -> list[SendResult | SmtpError]:
     """Send ``messages`` over one connection; one outcome per message, in order.
 
@@ -195,7 +219,7 @@ async def send_messages(
     return outcomes
 
 
-async def send_message(settings: SmtpSettings, message: EmailMessage) -> SendResult:
+async def send_message(settings: SmtpSettings, message: EmailMessage | RawMessage) -> SendResult:
     """Send one message on its own connection. Raises :class:`SmtpError`."""
     (outcome,) = await send_messages(settings, [message])
     if isinstance(outcome, SmtpError):

@@ -1,0 +1,125 @@
+"""Sensors of the account: last error, last success, failures, outbox, last heartbeat."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+from .account import MailAccount, PtzEmailAlertConfigEntry
+from .entity import PtzEmailAlertAccountEntity
+from .mail import ErrorKind
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountSensorDescription(SensorEntityDescription):
+    """How to read one sensor from the account."""
+
+    value_fn: Callable[[MailAccount], str | int | datetime | None]
+    attributes_fn: Callable[[MailAccount], dict[str, Any]] | None = None
+
+
+def _last_error_attributes(account: MailAccount) -> dict[str, Any]:
+    error = account.last_error
+    return {
+        "code": error.code if error else None,
+        "detail": error.detail if error else None,
+        "server": account.server,
+        "delivery_log": [attempt.as_dict() for attempt in account.outbox.delivery_log],
+    }
+
+
+SENSORS: tuple[AccountSensorDescription, ...] = (
+    AccountSensorDescription(
+        key="last_error",
+        translation_key="last_error",
+        device_class=SensorDeviceClass.ENUM,
+        options=[kind.value for kind in ErrorKind],
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda account: (
+            account.last_error.kind.value if account.last_error else ErrorKind.NONE.value
+        ),
+        attributes_fn=_last_error_attributes,
+    ),
+    AccountSensorDescription(
+        key="last_success",
+        translation_key="last_success",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda account: account.last_success,
+    ),
+    AccountSensorDescription(
+        key="failed_deliveries",
+        translation_key="failed_deliveries",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda account: account.outbox.failed_total,
+    ),
+    AccountSensorDescription(
+        key="outbox",
+        translation_key="outbox",
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda account: account.outbox.pending_count,
+        attributes_fn=lambda account: {
+            "bytes": account.outbox.total_bytes,
+            "failed": account.outbox.failed_count,
+        },
+    ),
+    AccountSensorDescription(
+        key="last_heartbeat",
+        translation_key="last_heartbeat",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda account: account.last_heartbeat,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PtzEmailAlertConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """Add the account's sensors."""
+    async_add_entities(AccountSensor(entry, description) for description in SENSORS)
+
+
+class AccountSensor(PtzEmailAlertAccountEntity, SensorEntity):
+    """A sensor that reads the account."""
+
+    entity_description: AccountSensorDescription
+    # The delivery log is for the UI and diagnostics, too large for the recorder.
+    _unrecorded_attributes = frozenset({"delivery_log"})
+
+    def __init__(
+        self, entry: PtzEmailAlertConfigEntry, description: AccountSensorDescription
+    ) -> None:
+        """Create the sensor for ``description``."""
+        super().__init__(entry, description.key)
+        self.entity_description = description
+
+    @property
+    def native_value(self) -> str | int | datetime | None:
+        """The current value."""
+        return self.entity_description.value_fn(self.account)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Details, where the description has them."""
+        if self.entity_description.attributes_fn is None:
+            return None
+        return self.entity_description.attributes_fn(self.account)
