@@ -257,13 +257,15 @@ class TestSmtpServer:
             auth_require_tls=self.mode == "starttls",
         )
 
-    async def start(self) -> None:
-        """Listen on a free loopback port."""
+    async def start(self, port: int = 0) -> None:
+        """Listen on ``port`` (a free one by default; the same again after :meth:`stop`)."""
         loop = asyncio.get_running_loop()
         if self.mode == "ssl":
             _ignore_handshake_hangups(loop)
         ssl_context = self.certificates.server_context() if self.mode == "ssl" else None
-        self._server = await loop.create_server(self._protocol, self.host, 0, ssl=ssl_context)
+        self._server = await loop.create_server(
+            self._protocol, self.host, port or self.port, ssl=ssl_context
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:

@@ -208,9 +208,11 @@ class MailAccount:
             listener()
 
     def _call_later(self, delay: float, action: Callable[[], None]) -> Callable[[], None]:
-        return async_call_later(
-            self.hass, delay, HassJob(lambda _now: action(), cancel_on_shutdown=True)
-        )
+        @callback
+        def _run(_now: datetime) -> None:
+            action()
+
+        return async_call_later(self.hass, delay, HassJob(_run, cancel_on_shutdown=True))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
         # Background tasks: a slow server must not hold up Home Assistant's start-up.

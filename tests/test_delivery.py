@@ -1,0 +1,412 @@
+"""Delivery that loses nothing: retry schedule, outbox, entities, events, repairs, heartbeat.
+
+A real SMTP server on loopback; time moves with the harness's frozen clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+from datetime import timedelta
+import json
+import logging
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_time_changed,
+)
+
+from custom_components.ptz_email_alert.const import (
+    CONF_RECIPIENTS,
+    DOMAIN,
+    EVENT_DELIVERED,
+    EVENT_DELIVERY_FAILED,
+    EVENT_HEARTBEAT_MISSED,
+)
+from custom_components.ptz_email_alert.diagnostics import async_get_config_entry_diagnostics
+from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+
+from .conftest import RECIPIENTS, SENDER, entry_data
+from .smtp_server import PASSWORD, USERNAME, ServerFactory, TestSmtpServer
+
+PREFIX = "camera_example_com"
+
+
+async def advance(hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float) -> None:
+    """Move the clock in steps of at most 5 s, letting each due timer and send finish."""
+    while seconds > 0:
+        step = min(5.0, seconds)
+        seconds -= step
+        freezer.tick(timedelta(seconds=step))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def notify(hass: HomeAssistant, title: str, message: str = "body") -> None:
+    await hass.services.async_call(
+        "notify",
+        "send_message",
+        {"entity_id": f"notify.{PREFIX}_email", "title": title, "message": message},
+        blocking=True,
+    )
+
+
+def state(hass: HomeAssistant, entity: str) -> str:
+    current = hass.states.get(entity)
+    assert current is not None, entity
+    return current.state
+
+
+async def setup_account(
+    hass: HomeAssistant, server: TestSmtpServer, **options: Any
+) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=SENDER,
+        unique_id=f"{USERNAME}@{server.host}",
+        data=entry_data(server, timeout=1),
+        options={CONF_RECIPIENTS: RECIPIENTS, **options},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+def attempt_times(entry: MockConfigEntry) -> list[float]:
+    log = entry.runtime_data.account.outbox.delivery_log
+    start = log[0].time
+    return [round(attempt.time - start, 1) for attempt in log]
+
+
+TEMPORARY = [
+    ("refused", {}, "refused", None),
+    ("4xx", {"rcpt_reply": "451 4.3.0 Mail server temporarily rejected message"}, "temporary", 451),
+    ("disconnect", {"drop_in_data": True}, "disconnected", None),
+]
+
+
+@pytest.mark.parametrize(("condition", "behaviour", "kind", "code"), TEMPORARY)
+async def test_temporary_errors_follow_the_schedule(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    smtp_server: ServerFactory,
+    caplog: pytest.LogCaptureFixture,
+    condition: str,
+    behaviour: dict[str, Any],
+    kind: str,
+    code: int | None,
+) -> None:
+    server = await smtp_server("starttls", **behaviour)
+    if condition == "refused":
+        await server.stop()
+    entry = await setup_account(hass, server)
+    failed = async_capture_events(hass, EVENT_DELIVERY_FAILED)
+
+    await notify(hass, "Gate alarm")  # attempt 1, at once
+    assert state(hass, f"binary_sensor.{PREFIX}_delivery_problem") == "on"
+    assert state(hass, f"sensor.{PREFIX}_last_error") == kind
+    assert state(hass, f"sensor.{PREFIX}_outbox") == "1"
+    await advance(hass, freezer, 9)
+    assert len(entry.runtime_data.account.outbox.delivery_log) == 1  # not yet
+    await advance(hass, freezer, 1)  # attempt 2 at +10 s
+    await advance(hass, freezer, 29)
+    assert len(entry.runtime_data.account.outbox.delivery_log) == 2
+    assert failed == []
+    await advance(hass, freezer, 1)  # attempt 3, 30 s after attempt 2
+
+    assert attempt_times(entry) == [0, 10, 40]
+    assert [attempt.error.value for attempt in entry.runtime_data.account.outbox.delivery_log] == [
+        kind
+    ] * 3
+    assert len(failed) == 1
+    assert failed[0].data | {"message_id": None} == {
+        "entry_id": entry.entry_id,
+        "message_id": None,
+        "subject": "Gate alarm",
+        "kind": "message",
+        "error": kind,
+        "code": code,
+        "detail": failed[0].data["detail"],
+        "attempts": 3,
+        "server": f"127.0.0.1:{server.port}",
+    }
+    assert state(hass, f"sensor.{PREFIX}_failed_deliveries") == "1"
+    assert state(hass, f"sensor.{PREFIX}_outbox") == "1"  # kept for redelivery
+    assert state(hass, f"binary_sensor.{PREFIX}_delivery_problem") == "on"
+    warnings = [
+        r for r in caplog.records if r.levelno == logging.WARNING and "Gate alarm" in r.getMessage()
+    ]
+    assert len([r for r in warnings if "was not accepted" in r.getMessage()]) == 3
+    assert any("failed after 3 attempt(s)" in r.getMessage() for r in warnings)
+    # Nothing more is tried until the probe interval.
+    await advance(hass, freezer, 120)
+    assert len(entry.runtime_data.account.outbox.delivery_log) == 3
+
+
+async def test_timeout_follows_the_schedule(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, smtp_server: ServerFactory
+) -> None:
+    """A server that never answers: each attempt waits out the 1 s timeout, then the schedule."""
+    server = await smtp_server("starttls")
+    stalled = await smtp_server.stalling()
+    server.port = stalled.port
+    entry = await setup_account(hass, server)
+    failed = async_capture_events(hass, EVENT_DELIVERY_FAILED)
+    # The frozen clock also drives asyncio's timeouts (that is what makes the silent server
+    # time out), so the clock moves while the send waits: the send runs untracked, and the
+    # loop is only yielded to (block_till_done would wait for the send, which waits for time).
+    sending = asyncio.ensure_future(notify(hass, "Quiet server"))
+    for _ in range(400):
+        if failed and sending.done():
+            break
+        freezer.tick(timedelta(seconds=0.5))
+        async_fire_time_changed(hass)
+        for _ in range(20):
+            await asyncio.sleep(0)
+    await sending
+    log = entry.runtime_data.account.outbox.delivery_log
+    assert [attempt.error.value for attempt in log] == ["timeout"] * 3
+    gaps = [later.time - earlier.time for earlier, later in itertools.pairwise(log)]
+    assert 10 <= gaps[0] <= 13
+    assert 30 <= gaps[1] <= 33
+    assert failed[0].data["error"] == "timeout"
+    assert state(hass, f"sensor.{PREFIX}_last_error") == "timeout"
+
+
+PERMANENT = [
+    (
+        "auth",
+        {"auth_reply": "535 5.7.8 Username and Password not accepted."},
+        "auth",
+        "login_refused",
+    ),
+    (
+        "app_password",
+        {"auth_reply": "534 5.7.9 Application-specific password required."},
+        "app_password_required",
+        "app_password_required",
+    ),
+    (
+        "basic_auth",
+        {
+            "auth_reply": "535 5.7.139 Authentication unsuccessful, basic authentication is disabled."
+        },
+        "basic_auth_disabled",
+        "basic_auth_disabled",
+    ),
+    (
+        "too_large",
+        {"data_reply": "552 5.3.4 Message size exceeds fixed limit"},
+        "message_too_large",
+        None,
+    ),
+    ("rejected", {"data_reply": "554 5.7.1 Rejected as spam"}, "rejected", None),
+]
+
+
+@pytest.mark.parametrize(("condition", "behaviour", "kind", "issue"), PERMANENT)
+async def test_permanent_errors_stop_at_once(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    smtp_server: ServerFactory,
+    condition: str,
+    behaviour: dict[str, Any],
+    kind: str,
+    issue: str | None,
+) -> None:
+    server = await smtp_server("starttls", **behaviour)
+    entry = await setup_account(hass, server)
+    failed = async_capture_events(hass, EVENT_DELIVERY_FAILED)
+    with pytest.raises(HomeAssistantError) as err:
+        await notify(hass, "Door")
+    assert err.value.translation_key == f"send_{kind}"
+    await advance(hass, freezer, 60)
+    assert len(entry.runtime_data.account.outbox.delivery_log) == 1
+    assert [event.data["error"] for event in failed] == [kind]
+    assert state(hass, f"sensor.{PREFIX}_last_error") == kind
+    assert state(hass, f"binary_sensor.{PREFIX}_delivery_problem") == "on"
+    registry = ir.async_get(hass)
+    repair = registry.async_get_issue(DOMAIN, f"login_{entry.entry_id}")
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    if issue is None:
+        assert repair is None
+        assert flows == []
+    else:
+        assert repair is not None
+        assert repair.translation_key == issue
+        assert [flow["context"]["source"] for flow in flows] == ["reauth"]
+
+
+async def test_outage_then_recovery_delivers_all_in_order_over_few_connections(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, smtp_server: ServerFactory
+) -> None:
+    server = await smtp_server("starttls")
+    entry = await setup_account(hass, server)
+    port = server.port
+    await server.stop()
+    delivered = async_capture_events(hass, EVENT_DELIVERED)
+
+    for number in range(20):
+        await notify(hass, f"Alert {number:02d}")
+        await advance(hass, freezer, 3)
+    assert state(hass, f"sensor.{PREFIX}_outbox") == "20"
+    for _ in range(4):
+        await advance(hass, freezer, 30)  # every schedule used up: all failed, all kept
+    assert entry.runtime_data.account.outbox.failed_count == 20
+
+    connections_before = server.connections
+    await server.start(port)
+    await advance(hass, freezer, 300)  # the probe finds the server back
+
+    subjects = [r.message["Subject"] for r in server.received]
+    assert subjects == [f"Alert {n:02d}" for n in range(20)]
+    assert len({r.message["Message-ID"] for r in server.received}) == 20
+    assert server.connections - connections_before <= 2
+    assert len(delivered) == 20
+    assert state(hass, f"sensor.{PREFIX}_outbox") == "0"
+    assert state(hass, f"binary_sensor.{PREFIX}_delivery_problem") == "off"
+    assert state(hass, f"sensor.{PREFIX}_last_error") == "none"
+    assert state(hass, f"sensor.{PREFIX}_failed_deliveries") == "20"  # a total: it stays
+
+    await advance(hass, freezer, 3600)  # and nothing is sent twice
+    assert len(server.received) == 20
+
+
+async def test_success_redelivers_failed_items(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, smtp_server: ServerFactory
+) -> None:
+    server = await smtp_server("starttls", rcpt_reply="450 4.2.1 Mailbox busy")
+    entry = await setup_account(hass, server)
+    await notify(hass, "First")
+    await advance(hass, freezer, 60)  # three attempts, then failed
+    assert entry.runtime_data.account.outbox.failed_count == 1
+    server.behaviour.rcpt_reply = None
+    await notify(hass, "Second")  # works, and takes the failed one along
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert sorted(r.message["Subject"] for r in server.received) == ["First", "Second"]
+    assert entry.runtime_data.account.outbox.pending_count == 0
+
+
+async def test_outbox_survives_reload_and_restart(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, smtp_server: ServerFactory
+) -> None:
+    server = await smtp_server("starttls")
+    entry = await setup_account(hass, server)
+    port = server.port
+    await server.stop()
+    await notify(hass, "Pending one")
+    await advance(hass, freezer, 60)  # failed for good
+    await notify(hass, "Pending two")  # still on its schedule
+    assert entry.runtime_data.account.outbox.pending_count == 2
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.runtime_data.account.outbox.pending_count == 2
+    assert state(hass, f"sensor.{PREFIX}_outbox") == "2"
+
+    # A restart: unload everything, then set up again from what is on disk.
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await server.start(port)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert sorted(r.message["Subject"] for r in server.received) == ["Pending one", "Pending two"]
+    assert entry.runtime_data.account.outbox.pending_count == 0
+
+
+async def test_heartbeat_missed_then_recovered(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, smtp_server: ServerFactory
+) -> None:
+    pushes: list[ServiceCall] = []
+
+    async def phone(call: ServiceCall) -> None:
+        pushes.append(call)
+
+    hass.services.async_register("notify", "my_phone", phone)
+    server = await smtp_server("starttls")
+    entry = await setup_account(
+        hass, server, heartbeat_interval="1h", heartbeat_grace=15, fallback_notify="notify.my_phone"
+    )
+    missed = async_capture_events(hass, EVENT_HEARTBEAT_MISSED)
+    port = server.port
+
+    await advance(hass, freezer, 3600)  # first heartbeat: accepted
+    assert [r.message["Subject"] for r in server.received] == [f"Heartbeat – {SENDER}"]
+    assert "0 waiting" in server.received[0].message.get_content()
+    assert state(hass, f"binary_sensor.{PREFIX}_heartbeat_missed") == "off"
+    assert state(hass, f"sensor.{PREFIX}_last_heartbeat") != "unknown"
+
+    await server.stop()
+    await advance(hass, freezer, 3600)  # due, refused, retried
+    await advance(hass, freezer, 14 * 60)
+    assert missed == []
+    await advance(hass, freezer, 60)  # grace passed
+    assert state(hass, f"binary_sensor.{PREFIX}_heartbeat_missed") == "on"
+    assert len(missed) == 1
+    assert missed[0].data["server"] == f"127.0.0.1:{port}"
+    assert [call.data["title"] for call in pushes] == [
+        f"Email not delivered: {SENDER}",
+        f"Heartbeat missed: {SENDER}",
+    ]
+
+    await server.start(port)
+    await advance(hass, freezer, 45 * 60)  # next heartbeat (and the one left over) accepted
+    assert state(hass, f"binary_sensor.{PREFIX}_heartbeat_missed") == "off"
+    assert len(missed) == 1
+    assert entry.runtime_data.account.heartbeat_missed is False
+
+
+async def test_buttons(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, smtp_server: ServerFactory
+) -> None:
+    server = await smtp_server("starttls")
+    await setup_account(hass, server)
+    for button in ("send_test_email", "send_heartbeat"):
+        await hass.services.async_call(
+            "button", "press", {"entity_id": f"button.{PREFIX}_{button}"}, blocking=True
+        )
+    subjects = [r.message["Subject"] for r in server.received]
+    assert subjects == [f"Test email from Home Assistant ({SENDER})", f"Heartbeat – {SENDER}"]
+    assert state(hass, f"sensor.{PREFIX}_last_success") != "unknown"
+
+
+async def test_no_password_in_logs_or_diagnostics(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    smtp_server: ServerFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server = await smtp_server(
+        "starttls", auth_reply="535 5.7.8 Username and Password not accepted."
+    )
+    entry = await setup_account(hass, server)
+    with pytest.raises(HomeAssistantError):
+        await notify(hass, "Secret test")
+    server.behaviour.auth_reply = None
+    server.behaviour.data_reply = "451 4.7.1 Try later"
+    await hass.services.async_call(
+        "button", "press", {"entity_id": f"button.{PREFIX}_send_test_email"}, blocking=True
+    )
+    await advance(hass, freezer, 60)
+    diagnostics = json.dumps(await async_get_config_entry_diagnostics(hass, entry))
+    secrets = {
+        PASSWORD,
+        base64.b64encode(f"\0{USERNAME}\0{PASSWORD}".encode()).decode(),
+        base64.b64encode(PASSWORD.encode()).decode(),
+    }
+    logged = caplog.text + "".join(str(r.args) for r in caplog.records)
+    assert [s for s in secrets if s in logged or s in diagnostics] == []
+    assert "535" in logged  # the failure itself is logged
+    attributes = hass.states.get(f"sensor.{PREFIX}_last_error").attributes
+    assert len(attributes["delivery_log"]) >= 2
+    assert PASSWORD not in json.dumps(attributes)
+    assert dt_util.utcnow()  # the clock is frozen, the test is not timed
