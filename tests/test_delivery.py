@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import itertools
 from datetime import timedelta
+import itertools
 import json
 import logging
 from typing import Any
