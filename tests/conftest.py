@@ -42,13 +42,15 @@ RECIPIENTS = ["owner@example.com", "installer@example.net"]
 
 @pytest.fixture(autouse=True)
 async def auto_enable_custom_integrations(
-    hass: HomeAssistant, enable_custom_integrations: None
+    hass: HomeAssistant, enable_custom_integrations: None, tmp_path: Path
 ) -> AsyncGenerator[None]:
     """Load the integration from custom_components in every test.
 
-    Afterwards, let reloads started by a flow finish before the harness stops Home Assistant
-    (otherwise a registry's delayed save can race the shutdown).
+    The config folder is the test's own (outbox files are written there, not into the
+    harness's package). Afterwards, let reloads started by a flow finish before the harness
+    stops Home Assistant (otherwise a registry's delayed save can race the shutdown).
     """
+    hass.config.config_dir = str(tmp_path / "config")
     yield
     await hass.async_block_till_done()
 

@@ -410,3 +410,79 @@ async def test_no_password_in_logs_or_diagnostics(
     assert len(attributes["delivery_log"]) >= 2
     assert PASSWORD not in json.dumps(attributes)
     assert dt_util.utcnow()  # the clock is frozen, the test is not timed
+
+
+async def test_fallback_to_a_notify_entity(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, smtp_server: ServerFactory
+) -> None:
+    """The fallback can be another notify entity (here: a second account's, on a good server)."""
+    good = await smtp_server("none")
+    other = MockConfigEntry(
+        domain=DOMAIN,
+        title="relay@example.com",
+        unique_id="relay",
+        data=entry_data(good, username=None, password=None, sender="relay@example.com"),
+        options={CONF_RECIPIENTS: ["phone@example.com"]},
+    )
+    other.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(other.entry_id)
+    broken = await smtp_server("starttls", data_reply="554 5.7.1 Rejected")
+    await setup_account(hass, broken, fallback_notify="notify.relay_example_com_email")
+    with pytest.raises(HomeAssistantError):
+        await notify(hass, "Gate")
+    await hass.async_block_till_done(wait_background_tasks=True)
+    (push,) = good.received
+    assert push.message["Subject"] == f"Email not delivered: {SENDER}"
+    assert "'Gate' could not be sent" in push.message.get_content()
+
+
+async def test_fallback_failure_is_logged(
+    hass: HomeAssistant,
+    smtp_server: ServerFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = await smtp_server("starttls", data_reply="554 5.7.1 Rejected")
+    await setup_account(hass, broken, fallback_notify="notify.gone")
+    with pytest.raises(HomeAssistantError):
+        await notify(hass, "Gate")
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert "Fallback notification via notify.gone failed" in caplog.text
+
+
+async def test_daily_heartbeat(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, smtp_server: ServerFactory
+) -> None:
+    await hass.config.async_set_time_zone("UTC")
+    freezer.move_to("2026-11-21 06:59:00+00:00")
+    server = await smtp_server("starttls")
+    await setup_account(hass, server, heartbeat_interval="daily", heartbeat_time="07:00:00")
+    await advance(hass, freezer, 55)
+    assert server.received == []
+    await advance(hass, freezer, 10)
+    assert [r.message["Subject"] for r in server.received] == [f"Heartbeat – {SENDER}"]
+
+
+async def test_heartbeat_that_cannot_be_sent_is_logged(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    smtp_server: ServerFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = await smtp_server("starttls", data_reply="554 5.7.1 Rejected")
+    await setup_account(hass, server, heartbeat_interval="1h")
+    await advance(hass, freezer, 3600)
+    assert "Heartbeat email of camera@example.com was not sent" in caplog.text
+
+
+async def test_removing_the_account_deletes_its_outbox(
+    hass: HomeAssistant, smtp_server: ServerFactory
+) -> None:
+    server = await smtp_server("starttls")
+    entry = await setup_account(hass, server)
+    await server.stop()
+    await notify(hass, "Left behind")
+    folder = entry.runtime_data.account.files.folder
+    assert list(folder.glob("*.eml"))
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert not folder.exists()
