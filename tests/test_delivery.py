@@ -19,6 +19,7 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
     async_fire_time_changed,
+    async_test_home_assistant,
 )
 
 from custom_components.ptz_email_alert.const import (
@@ -29,6 +30,7 @@ from custom_components.ptz_email_alert.const import (
     EVENT_HEARTBEAT_MISSED,
 )
 from custom_components.ptz_email_alert.diagnostics import async_get_config_entry_diagnostics
+from homeassistant import loader
 from homeassistant.core import HomeAssistant, ServiceCall
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
@@ -66,13 +68,16 @@ def state(hass: HomeAssistant, entity: str) -> str:
 
 
 async def setup_account(
-    hass: HomeAssistant, server: TestSmtpServer, **options: Any
+    hass: HomeAssistant,
+    server: TestSmtpServer,
+    data: dict[str, Any] | None = None,
+    **options: Any,
 ) -> MockConfigEntry:
     entry = MockConfigEntry(
         domain=DOMAIN,
         title=SENDER,
         unique_id=f"{USERNAME}@{server.host}",
-        data=entry_data(server, timeout=1),
+        data=entry_data(server, timeout=1, **(data or {})),
         options={CONF_RECIPIENTS: RECIPIENTS, **options},
     )
     entry.add_to_hass(hass)
@@ -91,6 +96,8 @@ TEMPORARY = [
     ("refused", {}, "refused", None),
     ("4xx", {"rcpt_reply": "451 4.3.0 Mail server temporarily rejected message"}, "temporary", 451),
     ("disconnect", {"drop_in_data": True}, "disconnected", None),
+    ("dns", {}, "dns", None),
+    ("tls", {}, "tls", None),
 ]
 
 
@@ -100,15 +107,21 @@ async def test_temporary_errors_follow_the_schedule(
     freezer: FrozenDateTimeFactory,
     smtp_server: ServerFactory,
     caplog: pytest.LogCaptureFixture,
+    unknown_host: str,
     condition: str,
     behaviour: dict[str, Any],
     kind: str,
     code: int | None,
 ) -> None:
     server = await smtp_server("starttls", **behaviour)
+    data: dict[str, Any] = {}
     if condition == "refused":
         await server.stop()
-    entry = await setup_account(hass, server)
+    if condition == "dns":
+        data["host"] = unknown_host
+    if condition == "tls":  # the test CA is not trusted: the handshake fails
+        data["verify_ssl"] = True
+    entry = await setup_account(hass, server, data=data)
     failed = async_capture_events(hass, EVENT_DELIVERY_FAILED)
 
     await notify(hass, "Gate alarm")  # attempt 1, at once
@@ -137,7 +150,7 @@ async def test_temporary_errors_follow_the_schedule(
         "code": code,
         "detail": failed[0].data["detail"],
         "attempts": 3,
-        "server": f"127.0.0.1:{server.port}",
+        "server": entry.runtime_data.account.server,
     }
     assert state(hass, f"sensor.{PREFIX}_failed_deliveries") == "1"
     assert state(hass, f"sensor.{PREFIX}_outbox") == "1"  # kept for redelivery
@@ -486,3 +499,33 @@ async def test_removing_the_account_deletes_its_outbox(
     assert await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert not folder.exists()
+
+
+async def test_outbox_survives_a_new_home_assistant(
+    hass: HomeAssistant, smtp_server: ServerFactory
+) -> None:
+    """A real restart: a second Home Assistant on the same config folder and storage."""
+    server = await smtp_server("starttls")
+    entry = await setup_account(hass, server)
+    port = server.port
+    await server.stop()
+    await notify(hass, "Before the restart")
+    assert entry.runtime_data.account.outbox.pending_count == 1
+    await server.start(port)
+
+    async with async_test_home_assistant(config_dir=hass.config.config_dir) as second:
+        second.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)
+        again = MockConfigEntry(
+            domain=DOMAIN,
+            entry_id=entry.entry_id,
+            title=entry.title,
+            unique_id=entry.unique_id,
+            data=dict(entry.data),
+            options=dict(entry.options),
+        )
+        again.add_to_hass(second)
+        assert await second.config_entries.async_setup(again.entry_id)
+        await second.async_block_till_done(wait_background_tasks=True)
+        assert [r.message["Subject"] for r in server.received] == ["Before the restart"]
+        assert again.runtime_data.account.outbox.pending_count == 0
+        await second.async_stop(force=True)
