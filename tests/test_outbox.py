@@ -121,9 +121,9 @@ class Harness:
             await asyncio.gather(*list(self.tasks))
 
     async def advance(self, seconds: float) -> None:
-        """Move the clock in 5 s steps, firing due timers and waiting for their work."""
+        """Move the clock in 1 s steps, firing due timers and waiting for their work."""
         while seconds > 0:
-            step = min(5.0, seconds)
+            step = min(1.0, seconds)
             seconds -= step
             self.now += step
             for when, action in sorted(self.timers, key=lambda timer: timer[0]):
@@ -263,4 +263,39 @@ async def test_custom_schedule_length(
         await harness.advance(5)
     assert [a.attempt for a in harness.outbox.delivery_log] == list(range(1, len(delays) + 1))
     assert harness.recorder.failed == ["Alert"]
+    harness.outbox.close()
+
+
+async def test_new_alerts_during_an_outage_keep_older_schedules(
+    smtp_server: ServerFactory,
+) -> None:
+    """Alerts queued while the server is down do not use up the retries of older ones."""
+    server = await smtp_server("starttls")
+    await server.stop()
+    harness = Harness(server, MemoryStorage())
+    await harness.enqueue("First")
+    await harness.run()
+    for number in range(4):
+        await harness.advance(1)
+        await harness.enqueue(f"Later {number}")
+        await harness.run()
+    await harness.advance(60)
+    first = [a for a in harness.outbox.delivery_log if a.subject == "First"]
+    assert [round(a.time - first[0].time) for a in first] == [0, 10, 40]
+    assert harness.recorder.failed[0] == "First"
+    assert len(harness.recorder.failed) == 5
+    harness.outbox.close()
+
+
+async def test_queueing_does_not_wait_for_a_send_in_progress(smtp_server: ServerFactory) -> None:
+    server = await smtp_server("starttls")
+    stalled = await smtp_server.stalling()
+    server.port = stalled.port  # a server that never answers: the first send hangs
+    harness = Harness(server, MemoryStorage())
+    await harness.enqueue("Stuck")
+    await harness.enqueue("Queued while stuck")  # returns although the send still hangs
+    assert [item.subject for item in harness.outbox.items] == ["Stuck", "Queued while stuck"]
+    assert harness.outbox.delivery_log == []
+    await harness.run()  # the 2 s timeout ends the send
+    assert [a.error.value for a in harness.outbox.delivery_log] == ["timeout", "timeout"]
     harness.outbox.close()

@@ -33,6 +33,8 @@ PROBE_INTERVAL = 300.0
 DELIVERY_LOG_SIZE = 100
 # Message-IDs remembered after delivery, so that nothing is sent twice.
 DELIVERED_MEMORY = 500
+# At most this much message data is read into memory for one connection.
+MAX_BATCH_BYTES = 20 * 1024 * 1024
 
 
 class ItemState(StrEnum):
@@ -189,7 +191,10 @@ class Outbox:
         self._items: list[OutboxItem] = []
         self._stats = _Stats()
         self._log: deque[DeliveryAttempt] = deque(maxlen=DELIVERY_LOG_SIZE)
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one flush at a time; queueing does not wait for it
+        self._runner: asyncio.Future[None] | None = None
+        self._flush_wanted = False
+        self._flush_failed = False
         self._cancel_wakeup: Callable[[], None] | None = None
         self._first_outcome: dict[str, asyncio.Future[SendResult | SmtpError]] = {}
         self._closed = False
@@ -256,7 +261,10 @@ class Outbox:
                 len(self._items),
                 self._server,
             )
-            # After a restart, failed items get a fresh chance too.
+            # After a restart everything gets a chance at once, failed items too.
+            now = self._now()
+            for item in self._items:
+                item.next_attempt = min(item.next_attempt, now)
             self.request_flush(include_failed=True)
         else:
             self._reschedule()
@@ -283,26 +291,27 @@ class Outbox:
         failed attempt: the future only tells the caller how it went at once).
         """
         future: asyncio.Future[SendResult | SmtpError] = asyncio.get_running_loop().create_future()
-        async with self._lock:
-            if message.message_id in self._stats.delivered_ids or any(
-                item.message_id == message.message_id for item in self._items
-            ):
-                _LOGGER.debug("%s is already queued or delivered", message.message_id)
-                future.cancel()
-                return future
-            item = OutboxItem(
-                item_id=uuid.uuid4().hex,
-                message_id=message.message_id,
-                kind=kind,
-                subject=subject,
-                created=self._now(),
-                size=len(message.data),
-            )
-            self._make_room(item.size)
-            await self._storage.async_write_body(item.item_id, _pack(message))
-            self._items.append(item)
-            await self._async_save()
-            self._first_outcome[item.item_id] = future
+        if message.message_id in self._stats.delivered_ids or any(
+            item.message_id == message.message_id for item in self._items
+        ):
+            _LOGGER.debug("%s is already queued or delivered", message.message_id)
+            future.cancel()
+            return future
+        item = OutboxItem(
+            item_id=uuid.uuid4().hex,
+            message_id=message.message_id,
+            kind=kind,
+            subject=subject,
+            created=self._now(),
+            size=len(message.data),
+        )
+        # The file first, then the index that names it: a crash in between leaves an orphan
+        # file, never an index entry without its message.
+        await self._storage.async_write_body(item.item_id, _pack(message))
+        self._make_room(item.size)
+        self._items.append(item)
+        self._first_outcome[item.item_id] = future
+        await self._async_save()
         self._observer.on_changed()
         self.request_flush()
         return future
@@ -331,29 +340,64 @@ class Outbox:
     # Sending -------------------------------------------------------------------------------
 
     def request_flush(self, *, include_failed: bool = False) -> None:
-        """Send what is queued, soon (in a task of the caller's choosing)."""
-        if not self._closed:
-            self._spawn(self.async_flush(include_failed=include_failed))
+        """Ask for a flush. Requests made while one runs fold into one more run."""
+        if self._closed:
+            return
+        self._flush_wanted = True
+        self._flush_failed |= include_failed
+        if self._runner is None or self._runner.done():
+            self._runner = self._spawn(self._async_run_flushes())
+
+    async def _async_run_flushes(self) -> None:
+        while self._flush_wanted and not self._closed:
+            include_failed = self._flush_failed
+            self._flush_wanted = self._flush_failed = False
+            await self.async_flush(include_failed=include_failed)
 
     async def async_flush(self, *, include_failed: bool = False) -> None:
-        """Send every pending item (and failed ones when asked) over one connection."""
+        """Send what is due over one connection, in queue order.
+
+        Due: pending items whose retry time has come, and failed ones when ``include_failed``.
+        Items queued before a due item ride along, so that nothing overtakes an older email;
+        their schedule only moves when they were due themselves.
+        """
         async with self._lock:
             if self._closed:
                 return
             self._expire()
-            batch = [
-                item
+            now = self._now()
+            due = {
+                item.item_id
                 for item in self._items
-                if item.state is ItemState.PENDING or (include_failed and item.redeliver)
-            ]
+                if (item.state is ItemState.PENDING and item.next_attempt <= now)
+                or (include_failed and item.state is ItemState.FAILED and item.redeliver)
+            }
+            due_in_batch: set[str] = set()
+            batch: list[OutboxItem] = []
+            size = 0
+            more = False
+            for item in self._items:
+                if not due or (item.state is ItemState.FAILED and item.item_id not in due):
+                    continue
+                if batch and size + item.size > MAX_BATCH_BYTES:
+                    more = True  # keep memory bounded: the rest goes in the next batch
+                    break
+                batch.append(item)
+                size += item.size
+                if item.item_id in due:
+                    due.discard(item.item_id)
+                    due_in_batch.add(item.item_id)
             if batch:
-                await self._async_send_batch(batch)
+                await self._async_send_batch(batch, due_in_batch)
             self._reschedule()
         self._observer.on_changed()
+        if more:
+            self.request_flush(include_failed=include_failed)
 
-    async def _async_send_batch(self, batch: list[OutboxItem]) -> None:
+    async def _async_send_batch(self, batch: list[OutboxItem], due: set[str]) -> None:
         messages: list[RawMessage] = []
         ready: list[OutboxItem] = []
+        now = self._now()
         for item in batch:
             data = await self._storage.async_read_body(item.item_id)
             if data is None:
@@ -367,23 +411,31 @@ class Outbox:
             await self._async_save()
             return
         outcomes = await self._send(messages)
-        now = self._now()
-        retry_failed = False
+        delivered = False
         for item, outcome in zip(ready, outcomes, strict=True):
-            item.attempts += 1
             if isinstance(outcome, SmtpError):
-                self._record_failure(item, outcome, now)
+                if item.item_id in due or item.state is ItemState.FAILED:
+                    item.attempts += 1
+                    self._record_failure(item, outcome, now)
+                # An item that only rode along keeps its schedule.
             else:
-                retry_failed |= self._record_success(item, outcome, now)
+                item.attempts += 1
+                self._record_success(item, outcome, now)
+                delivered = True
         await self._async_save()
         for item in ready:
             if item not in self._items:
                 await self._storage.async_delete_body(item.item_id)
-        if retry_failed:
-            # The account works again: offer what failed before.
+        if delivered and any(
+            other.state is ItemState.PENDING or other.redeliver for other in self._items
+        ):
+            # The account works: send what waits for a retry and offer what failed before.
+            for other in self._items:
+                if other.state is ItemState.PENDING:
+                    other.next_attempt = min(other.next_attempt, now)
             self.request_flush(include_failed=True)
 
-    def _record_success(self, item: OutboxItem, result: SendResult, now: float) -> bool:
+    def _record_success(self, item: OutboxItem, result: SendResult, now: float) -> None:
         self._resolve_first(item, result)
         self._remove(item)
         self._stats.delivered_ids.append(item.message_id)
@@ -397,7 +449,6 @@ class Outbox:
             )
         )  # fmt: skip
         self._observer.on_delivered(item, result)
-        return any(other.state is ItemState.FAILED and other.redeliver for other in self._items)
 
     def _record_failure(self, item: OutboxItem, error: SmtpError, now: float) -> None:
         self._stats.last_attempt_failed = True
