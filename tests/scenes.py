@@ -89,22 +89,15 @@ async def decode(path: Path, **config: object) -> tuple[list[GreyFrame], list[Jp
     greys: list[GreyFrame] = []
     jpegs: list[JpegFrame] = []
     ended = asyncio.Event()
-    counter = {"grey": 0, "jpeg": 0}
     settings = SourceConfig(ffmpeg=ffmpeg_binary(), url=str(path), **config)  # type: ignore[arg-type]
-
-    def on_grey(frame: GreyFrame) -> None:
-        greys.append(GreyFrame(counter["grey"] / settings.detect_fps, frame.pixels))
-        counter["grey"] += 1
-
-    def on_jpeg(frame: JpegFrame) -> None:
-        jpegs.append(JpegFrame(counter["jpeg"] / settings.snapshot_fps, frame.data))
-        counter["jpeg"] += 1
 
     def on_connected(connected: bool) -> None:
         if not connected:
             ended.set()
 
-    source = FfmpegSource(settings, on_grey=on_grey, on_jpeg=on_jpeg, on_connected=on_connected)
+    source = FfmpegSource(
+        settings, on_grey=greys.append, on_jpeg=jpegs.append, on_connected=on_connected
+    )
     task = asyncio.create_task(source.run())
     await ended.wait()
     await source.stop()
@@ -120,3 +113,7 @@ def scene(
     """Frames for ``seconds`` at FPS, ``frame_at(t)`` giving each."""
     for index in range(int(seconds * FPS)):
         yield frame_at(index / FPS)
+
+
+# A still view of the default texture, for scenes where nothing happens.
+STILL_TEXTURE = view(texture(), 100, 80)

@@ -13,7 +13,6 @@ import contextlib
 from dataclasses import dataclass
 import logging
 import os
-import time
 
 import numpy as np
 
@@ -119,16 +118,19 @@ class FfmpegSource:
         on_grey: Callable[[GreyFrame], None],
         on_jpeg: Callable[[JpegFrame], None],
         on_connected: Callable[[bool], None],
-        clock: Callable[[], float] = time.monotonic,
         backoff: tuple[float, ...] = (1, 2, 5, 10, 30),
     ) -> None:
-        """Prepare; nothing runs until :meth:`run`."""
+        """Prepare; nothing runs until :meth:`run`.
+
+        Frame times are stream time: frame number / rate, continued across reconnects. Burst
+        timing then follows the pictures, not the speed at which they arrive.
+        """
         self.config = config
         self._on_grey = on_grey
         self._on_jpeg = on_jpeg
         self._on_connected = on_connected
-        self._clock = clock
         self._backoff = backoff
+        self._time_base = 0.0
         self._process: asyncio.subprocess.Process | None = None
         self._stopping = False
         self.connected = False
@@ -192,9 +194,18 @@ class FfmpegSource:
         assert process.stdout is not None
         assert process.stderr is not None
         got_frames = False
+        base = self._time_base
+        grey_count = jpeg_count = 0
+
+        def advance_base() -> None:
+            self._time_base = max(
+                self._time_base,
+                base + grey_count / self.config.detect_fps,
+                base + jpeg_count / self.config.snapshot_fps,
+            )
 
         async def read_grey() -> None:
-            nonlocal got_frames
+            nonlocal got_frames, grey_count
             assert process.stdout is not None
             buffer = bytearray()
             while chunk := await process.stdout.read(65536):
@@ -204,9 +215,12 @@ class FfmpegSource:
                     del buffer[:used]
                     got_frames = True
                     self._set_connected(True)
-                    self._on_grey(GreyFrame(self._clock(), pixels))
+                    self._on_grey(GreyFrame(base + grey_count / self.config.detect_fps, pixels))
+                    grey_count += 1
+                    advance_base()
 
         async def read_jpeg() -> None:
+            nonlocal jpeg_count
             reader = asyncio.StreamReader()
             loop = asyncio.get_running_loop()
             transport, _ = await loop.connect_read_pipe(
@@ -217,7 +231,11 @@ class FfmpegSource:
                 while chunk := await reader.read(262144):
                     buffer += chunk
                     for image in split_jpegs(buffer):
-                        self._on_jpeg(JpegFrame(self._clock(), image))
+                        self._on_jpeg(
+                            JpegFrame(base + jpeg_count / self.config.snapshot_fps, image)
+                        )
+                        jpeg_count += 1
+                        advance_base()
             finally:
                 transport.close()
 

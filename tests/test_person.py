@@ -1,0 +1,49 @@
+"""Person detection on real footage (tests/fixtures/pedestrians-4s.mp4), decoded by real ffmpeg."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from custom_components.ptz_email_alert.vision.person import PersonDetector, load_opencv
+
+from .scenes import STILL_TEXTURE, decode, encode, scene
+
+FIXTURE = Path(__file__).parent / "fixtures" / "pedestrians-4s.mp4"
+
+cv2 = load_opencv()
+pytestmark = pytest.mark.skipif(cv2 is None, reason="OpenCV is not installed")
+
+
+async def test_people_are_found_in_real_footage() -> None:
+    assert cv2 is not None
+    _, jpegs = await decode(FIXTURE, snapshot_size="original", snapshot_fps=1.0)
+    assert len(jpegs) >= 3
+    detector = PersonDetector(cv2)
+    counts = [len(detector.detect(jpeg.data)) for jpeg in jpegs]
+    # The clip shows several people walking at all times.
+    assert min(counts) >= 1
+    assert sum(counts) >= 2 * len(counts)
+    person = detector.detect(jpegs[0].data)[0]
+    x, y, width, height = person.box
+    assert person.label == "person"
+    assert 0 <= x < 768 and 0 <= y < 576
+    assert height > width  # upright
+
+
+async def test_no_people_in_an_empty_scene(tmp_path: Path) -> None:
+    assert cv2 is not None
+    path = await encode(scene(2, lambda t: STILL_TEXTURE), tmp_path / "empty.mp4")
+    _, jpegs = await decode(path, snapshot_size="original", snapshot_fps=1.0)
+    detector = PersonDetector(cv2)
+    assert [detector.detect(jpeg.data) for jpeg in jpegs] == [[] for _ in jpegs]
+    assert detector.detect(b"not a jpeg") == []
+
+
+def test_opencv_5_without_hog_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib  # noqa: PLC0415
+    import types  # noqa: PLC0415
+
+    monkeypatch.setattr(importlib, "import_module", lambda name: types.ModuleType("cv2"))
+    assert load_opencv() is None
