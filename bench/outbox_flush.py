@@ -408,7 +408,8 @@ def section(results: Results, date: str) -> str:
 (random bytes, `image/jpeg`), delivered to a loopback aiosmtpd server that requires STARTTLS \
 and AUTH (verified TLS, on the same event loop as the client). The outbox flushes the whole \
 queue (enqueued first, with flushing held back, as during an outage) in batches of at most \
-20 MB per connection, against `send_message` with one connection per alert. {RUNS} runs each; storage is in memory.
+20 MB per connection, against `send_message` with one connection per alert. {RUNS} runs \
+each; storage is in memory.
 
 - Command: `{COMMAND}`
 - Machine: {machine()}
@@ -428,7 +429,8 @@ median of {MESSAGES}: {setup_ms:.1f} ms
 {table(results)}
 
 At best of {RUNS}, the outbox delivered all {MESSAGES} alerts over \
-{results.flush[0].connections} connection(s) in {flush:.2f} s, and one connection per alert took {each:.2f} s for the same bytes \
+{results.flush[0].connections} connection(s) in {flush:.2f} s, and one connection per alert \
+took {each:.2f} s for the same bytes \
 ({each / flush:.2f}× the time); medians are up to {spread:.0%} above the best runs on this \
 shared machine. On loopback a connection's set-up costs only {setup_ms:.1f} ms, and both \
 figures are mostly moving {MESSAGES * kb / 1024:.0f} MB through TLS and through the test \

@@ -42,8 +42,8 @@ async def test_no_people_in_an_empty_scene(tmp_path: Path) -> None:
 
 
 def test_opencv_5_without_hog_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib  # noqa: PLC0415
-    import types  # noqa: PLC0415
+    import importlib
+    import types
 
     monkeypatch.setattr(importlib, "import_module", lambda name: types.ModuleType("cv2"))
     assert load_opencv() is None
