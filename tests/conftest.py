@@ -26,7 +26,9 @@ from homeassistant.const import (
     CONF_VERIFY_SSL,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
 
+from .scenes import ffmpeg_binary
 from .smtp_server import (
     PASSWORD,
     USERNAME,
@@ -51,6 +53,8 @@ async def auto_enable_custom_integrations(
     stops Home Assistant (otherwise a registry's delayed save can race the shutdown).
     """
     hass.config.config_dir = str(tmp_path / "config")
+    # The integration decodes with the ffmpeg of Home Assistant's ffmpeg integration.
+    assert await async_setup_component(hass, "ffmpeg", {"ffmpeg": {"ffmpeg_bin": ffmpeg_binary()}})
     yield
     await hass.async_block_till_done()
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 
@@ -78,6 +78,9 @@ from .mail import (
     send_messages,
 )
 from .storage import OutboxFiles
+
+if TYPE_CHECKING:
+    from .monitor import CameraMonitor
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,6 +501,7 @@ class PtzEmailAlertData:
     """Runtime objects of one account (``entry.runtime_data``)."""
 
     account: MailAccount
+    cameras: dict[str, CameraMonitor] = field(default_factory=dict)  # by subentry id
 
 
 type PtzEmailAlertConfigEntry = ConfigEntry[PtzEmailAlertData]

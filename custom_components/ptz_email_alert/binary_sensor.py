@@ -12,10 +12,11 @@ from homeassistant.components.binary_sensor import (
 )
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .account import MailAccount, PtzEmailAlertConfigEntry
-from .entity import PtzEmailAlertAccountEntity
+from .entity import PtzEmailAlertAccountEntity, PtzEmailAlertCameraEntity
+from .monitor import CameraMonitor
 
 PARALLEL_UPDATES = 0
 
@@ -48,10 +49,16 @@ BINARY_SENSORS: tuple[AccountBinarySensorDescription, ...] = (
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: PtzEmailAlertConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the account's problem sensors."""
+    """Add the account's problem sensors and each camera's detection and stream sensors."""
     async_add_entities(AccountBinarySensor(entry, description) for description in BINARY_SENSORS)
+    for subentry_id, monitor in entry.runtime_data.cameras.items():
+        entities: list[BinarySensorEntity] = [
+            DetectionBinarySensor(entry, monitor, detection) for detection in monitor.detections
+        ]
+        entities.append(StreamBinarySensor(entry, monitor))
+        async_add_entities(entities, config_subentry_id=subentry_id)
 
 
 class AccountBinarySensor(PtzEmailAlertAccountEntity, BinarySensorEntity):
@@ -70,3 +77,47 @@ class AccountBinarySensor(PtzEmailAlertAccountEntity, BinarySensorEntity):
     def is_on(self) -> bool:
         """True while there is a problem."""
         return self.entity_description.is_on_fn(self.account)
+
+
+DETECTION_DEVICE_CLASSES = {
+    "motion": BinarySensorDeviceClass.MOTION,
+    "person": BinarySensorDeviceClass.OCCUPANCY,
+    "line_crossing": BinarySensorDeviceClass.MOTION,
+    "region_intrusion": BinarySensorDeviceClass.MOTION,
+    "tamper": BinarySensorDeviceClass.TAMPER,
+}
+
+
+class DetectionBinarySensor(PtzEmailAlertCameraEntity, BinarySensorEntity):
+    """On while a detection of one type is held (10 s after the last one)."""
+
+    def __init__(
+        self, entry: PtzEmailAlertConfigEntry, monitor: CameraMonitor, detection: str
+    ) -> None:
+        """One sensor per enabled detection."""
+        super().__init__(entry, monitor, detection)
+        self.detection = detection
+        self._attr_translation_key = detection
+        self._attr_device_class = DETECTION_DEVICE_CLASSES.get(detection)
+
+    @property
+    def is_on(self) -> bool:
+        """True while held."""
+        return self.monitor.is_active(self.detection)
+
+
+class StreamBinarySensor(PtzEmailAlertCameraEntity, BinarySensorEntity):
+    """Connectivity of the camera's stream."""
+
+    _attr_translation_key = "stream"
+    _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+
+    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraMonitor) -> None:
+        """The stream sensor of ``monitor``."""
+        super().__init__(entry, monitor, "stream")
+
+    @property
+    def is_on(self) -> bool:
+        """True while frames arrive."""
+        return self.monitor.connected

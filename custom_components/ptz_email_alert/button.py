@@ -9,7 +9,7 @@ from typing import Any
 from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .account import MailAccount, PtzEmailAlertConfigEntry
 from .entity import PtzEmailAlertAccountEntity
@@ -43,7 +43,7 @@ BUTTONS: tuple[AccountButtonDescription, ...] = (
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: PtzEmailAlertConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the account's buttons."""
     async_add_entities(AccountButton(entry, description) for description in BUTTONS)

@@ -7,7 +7,13 @@ from typing import Any
 
 import voluptuous as vol
 
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryFlow,
+    OptionsFlow,
+)
 from homeassistant.const import (
     CONF_HOST,
     CONF_PASSWORD,
@@ -32,6 +38,7 @@ from homeassistant.helpers.selector import (
 from homeassistant.util import dt as dt_util
 
 from .account import PtzEmailAlertConfigEntry, smtp_settings
+from .camera_flow import CameraSubentryFlow
 from .const import (
     CONF_ENCRYPTION,
     CONF_FALLBACK_NOTIFY,
@@ -56,6 +63,7 @@ from .const import (
     PROVIDER_CUSTOM,
     PROVIDER_PRESETS,
     PROVIDERS,
+    SUBENTRY_CAMERA,
 )
 from .mail import (
     Encryption,
@@ -177,6 +185,14 @@ class PtzEmailAlertConfigFlow(ConfigFlow, domain=DOMAIN):
     def __init__(self) -> None:
         """Start with no provider chosen."""
         self._provider = PROVIDER_CUSTOM
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Cameras are subentries of the account that mails their alerts."""
+        return {SUBENTRY_CAMERA: CameraSubentryFlow}
 
     @staticmethod
     @callback

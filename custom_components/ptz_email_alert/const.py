@@ -79,3 +79,42 @@ KIND_ALERT: Final = "alert"
 KIND_MESSAGE: Final = "message"
 KIND_TEST: Final = "test"
 KIND_HEARTBEAT: Final = "heartbeat"
+
+# Camera subentries.
+SUBENTRY_CAMERA: Final = "camera"
+CONF_CAMERA_ENTITY: Final = "camera_entity"
+CONF_STREAM_URL: Final = "stream_url"
+CONF_SNAPSHOT_URL: Final = "snapshot_url"
+CONF_DETECTIONS: Final = "detections"
+CONF_SENSITIVITY: Final = "sensitivity"
+CONF_BURST_COUNT: Final = "burst_count"
+CONF_BURST_INTERVAL: Final = "burst_interval"
+CONF_PRE_TRIGGER: Final = "pre_trigger"
+CONF_SNAPSHOT_SIZE: Final = "snapshot_size"
+CONF_MAX_EMAIL_KB: Final = "max_email_kb"
+CONF_SUBJECT_TEMPLATE: Final = "subject_template"
+CONF_COOLDOWN: Final = "cooldown"
+CONF_ZONES: Final = "zones"
+CONF_LINES: Final = "lines"
+CONF_EXTERNAL_TRIGGERS: Final = "external_triggers"
+CONF_OFFLINE_AFTER: Final = "offline_after"
+
+DETECTION_TYPES: Final = ["motion", "person", "line_crossing", "region_intrusion", "tamper"]
+SNAPSHOT_SIZES: Final = ["d1", "720p", "1080p", "original"]
+# Snapshots per alert by event type when the camera does not set burst_count.
+DEFAULT_BURST: Final = {
+    "motion": 3,
+    "person": 3,
+    "vehicle": 3,
+    "line_crossing": 2,
+    "region_intrusion": 3,
+    "tamper": 2,
+    "external": 3,
+}
+DEFAULT_BURST_INTERVAL: Final = 1.0
+DEFAULT_MAX_EMAIL_KB: Final = 450
+DEFAULT_COOLDOWN: Final = 30
+DEFAULT_SENSITIVITY: Final = 6
+DEFAULT_OFFLINE_AFTER: Final = 120
+DETECTION_HOLD_SECONDS: Final = 10
+OPENCV_REQUIREMENT: Final = "opencv-python-headless>=4.10,<5"

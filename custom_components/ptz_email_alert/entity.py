@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity
 
 from .account import PtzEmailAlertConfigEntry
 from .const import CONF_PROVIDER, DOMAIN
+
+if TYPE_CHECKING:
+    from .monitor import CameraMonitor
 
 
 class PtzEmailAlertAccountEntity(Entity):
@@ -31,3 +36,28 @@ class PtzEmailAlertAccountEntity(Entity):
         """Follow the account's updates."""
         await super().async_added_to_hass()
         self.async_on_remove(self.account.async_add_listener(self.async_write_ha_state))
+
+
+class PtzEmailAlertCameraEntity(Entity):
+    """An entity of a camera subentry: one device per camera, under its account."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraMonitor, key: str) -> None:
+        """Set unique id and device from the camera subentry."""
+        self.monitor = monitor
+        subentry_id = monitor.subentry.subentry_id
+        self._attr_unique_id = f"{subentry_id}_{key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, subentry_id)},
+            name=monitor.name,
+            manufacturer="PTZ Email Alert",
+            model="Camera",
+            via_device=(DOMAIN, entry.entry_id),
+        )
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the camera's updates."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.monitor.async_add_listener(self.async_write_ha_state))

@@ -15,11 +15,12 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .account import MailAccount, PtzEmailAlertConfigEntry
-from .entity import PtzEmailAlertAccountEntity
+from .entity import PtzEmailAlertAccountEntity, PtzEmailAlertCameraEntity
 from .mail import ErrorKind
+from .monitor import CameraMonitor
 
 PARALLEL_UPDATES = 0
 
@@ -92,10 +93,12 @@ SENSORS: tuple[AccountSensorDescription, ...] = (
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: PtzEmailAlertConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the account's sensors."""
+    """Add the account's sensors and each camera's last-alert sensor."""
     async_add_entities(AccountSensor(entry, description) for description in SENSORS)
+    for subentry_id, monitor in entry.runtime_data.cameras.items():
+        async_add_entities([LastAlertSensor(entry, monitor)], config_subentry_id=subentry_id)
 
 
 class AccountSensor(PtzEmailAlertAccountEntity, SensorEntity):
@@ -123,3 +126,33 @@ class AccountSensor(PtzEmailAlertAccountEntity, SensorEntity):
         if self.entity_description.attributes_fn is None:
             return None
         return self.entity_description.attributes_fn(self.account)
+
+
+class LastAlertSensor(PtzEmailAlertCameraEntity, SensorEntity):
+    """When the camera last raised an alert, and what it was."""
+
+    _attr_translation_key = "last_alert"
+    _attr_device_class = SensorDeviceClass.TIMESTAMP
+
+    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraMonitor) -> None:
+        """The last-alert sensor of ``monitor``."""
+        super().__init__(entry, monitor, "last_alert")
+
+    @property
+    def native_value(self) -> datetime | None:
+        """Time of the last alert."""
+        alert = self.monitor.last_alert
+        return alert.time if alert else None
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Event type, zone, subject and number of pictures of the last alert."""
+        alert = self.monitor.last_alert
+        if alert is None:
+            return None
+        return {
+            "event_type": alert.event_type,
+            "zone": alert.zone,
+            "subject": alert.subject,
+            "snapshots": len(alert.images),
+        }

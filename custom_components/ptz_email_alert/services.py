@@ -15,14 +15,17 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, entity_registry as er
 from homeassistant.util import dt as dt_util
 
-from .account import PtzEmailAlertConfigEntry
+from .account import PtzEmailAlertConfigEntry, PtzEmailAlertData
 from .const import DOMAIN
 from .mail import Attachment, EmailContent
+from .monitor import CameraMonitor
 
 SERVICE_SEND_EMAIL = "send_email"
+SERVICE_TRIGGER = "trigger"
+ATTR_EVENT_TYPE = "event_type"
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_SUBJECT = "subject"
 ATTR_MESSAGE = "message"
@@ -45,9 +48,33 @@ SEND_EMAIL_SCHEMA = vol.Schema(
 )
 
 
+TRIGGER_SCHEMA = vol.Schema(
+    {
+        vol.Required("entity_id"): cv.entity_ids,
+        vol.Optional(ATTR_EVENT_TYPE, default="external"): vol.In(
+            [
+                "motion",
+                "person",
+                "vehicle",
+                "line_crossing",
+                "region_intrusion",
+                "tamper",
+                "external",
+            ]
+        ),
+    }
+)
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the integration's actions."""
+
+    async def _trigger(call: ServiceCall) -> None:
+        for monitor in _monitors_for(hass, call.data["entity_id"]):
+            await monitor.async_alert(call.data[ATTR_EVENT_TYPE], force=True)
+
+    hass.services.async_register(DOMAIN, SERVICE_TRIGGER, _trigger, schema=TRIGGER_SCHEMA)
 
     async def _send_email(call: ServiceCall) -> ServiceResponse:
         entry = _account_entry(hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
@@ -174,3 +201,32 @@ async def _read_file(hass: HomeAssistant, path: Path, source: str) -> Attachment
             translation_placeholders={"path": source, "error": err.strerror or str(err)},
         ) from err
     return Attachment(path.name, content)
+
+
+def _monitors_for(hass: HomeAssistant, entity_ids: list[str]) -> list[CameraMonitor]:
+    """The cameras behind entities of this integration (any entity of the camera device)."""
+    registry = er.async_get(hass)
+    monitors = []
+    for entity_id in entity_ids:
+        entity = registry.async_get(entity_id)
+        if entity is None or entity.platform != DOMAIN or entity.config_entry_id is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="not_a_camera",
+                translation_placeholders={"entity_id": entity_id},
+            )
+        entry = hass.config_entries.async_get_entry(entity.config_entry_id)
+        runtime = getattr(entry, "runtime_data", None) if entry else None
+        monitor = (
+            runtime.cameras.get(entity.config_subentry_id or "")
+            if isinstance(runtime, PtzEmailAlertData)
+            else None
+        )
+        if monitor is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="not_a_camera",
+                translation_placeholders={"entity_id": entity_id},
+            )
+        monitors.append(monitor)
+    return monitors

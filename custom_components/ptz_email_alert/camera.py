@@ -1,0 +1,47 @@
+"""Camera entity per camera: the latest analysed picture (and an MJPEG stream of them)."""
+
+from __future__ import annotations
+
+from homeassistant.components.camera import Camera
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .account import PtzEmailAlertConfigEntry
+from .entity import PtzEmailAlertCameraEntity
+from .monitor import CameraMonitor
+
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PtzEmailAlertConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add each camera's live view."""
+    for subentry_id, monitor in entry.runtime_data.cameras.items():
+        async_add_entities([LiveCamera(entry, monitor)], config_subentry_id=subentry_id)
+
+
+class LiveCamera(PtzEmailAlertCameraEntity, Camera):
+    """The newest snapshot-size picture from the decoder."""
+
+    _attr_translation_key = "live"
+    _attr_frame_interval = 0.5
+
+    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraMonitor) -> None:
+        """The live view of ``monitor``."""
+        PtzEmailAlertCameraEntity.__init__(self, entry, monitor, "live")
+        Camera.__init__(self)
+
+    @property
+    def is_on(self) -> bool:
+        """On while the stream delivers pictures."""
+        return self.monitor.connected
+
+    async def async_camera_image(
+        self, width: int | None = None, height: int | None = None
+    ) -> bytes | None:
+        """The newest picture."""
+        latest = self.monitor.ring.latest
+        return latest.data if latest else None

@@ -1,0 +1,191 @@
+"""Config subentry flow for a camera: source, detections, burst and email settings."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import voluptuous as vol
+
+from homeassistant.components.ffmpeg import get_ffmpeg_manager
+from homeassistant.config_entries import ConfigSubentryFlow, SubentryFlowResult
+from homeassistant.const import CONF_NAME
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    EntitySelector,
+    EntitySelectorConfig,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+)
+
+from .const import (
+    CONF_BURST_COUNT,
+    CONF_BURST_INTERVAL,
+    CONF_CAMERA_ENTITY,
+    CONF_COOLDOWN,
+    CONF_DETECTIONS,
+    CONF_EXTERNAL_TRIGGERS,
+    CONF_LINES,
+    CONF_MAX_EMAIL_KB,
+    CONF_OFFLINE_AFTER,
+    CONF_PRE_TRIGGER,
+    CONF_SENSITIVITY,
+    CONF_SNAPSHOT_SIZE,
+    CONF_SNAPSHOT_URL,
+    CONF_STREAM_URL,
+    CONF_SUBJECT_TEMPLATE,
+    CONF_ZONES,
+    DEFAULT_BURST_INTERVAL,
+    DEFAULT_COOLDOWN,
+    DEFAULT_MAX_EMAIL_KB,
+    DEFAULT_OFFLINE_AFTER,
+    DEFAULT_SENSITIVITY,
+    DETECTION_TYPES,
+    SNAPSHOT_SIZES,
+)
+from .mail.alert import DEFAULT_SUBJECT_TEMPLATE
+from .vision.layout import LayoutError, parse_lines, parse_zones
+
+PROBE_TIMEOUT = 20
+
+
+def _schema() -> vol.Schema:
+    def number(low: float, high: float, step: float = 1, unit: str = "") -> NumberSelector:
+        config = NumberSelectorConfig(min=low, max=high, step=step, mode=NumberSelectorMode.BOX)
+        if unit:
+            config["unit_of_measurement"] = unit
+        return NumberSelector(config)
+
+    return vol.Schema(
+        {
+            vol.Required(CONF_NAME): TextSelector(),
+            vol.Optional(CONF_CAMERA_ENTITY): EntitySelector(EntitySelectorConfig(domain="camera")),
+            vol.Optional(CONF_STREAM_URL): TextSelector(),
+            vol.Optional(CONF_SNAPSHOT_URL): TextSelector(),
+            vol.Required(CONF_DETECTIONS, default=["motion"]): SelectSelector(
+                SelectSelectorConfig(
+                    options=DETECTION_TYPES,
+                    multiple=True,
+                    mode=SelectSelectorMode.LIST,
+                    translation_key=CONF_DETECTIONS,
+                )
+            ),
+            vol.Required(CONF_SENSITIVITY, default=DEFAULT_SENSITIVITY): NumberSelector(
+                NumberSelectorConfig(min=1, max=10, step=1, mode=NumberSelectorMode.SLIDER)
+            ),
+            vol.Optional(CONF_BURST_COUNT): number(1, 5),
+            vol.Required(CONF_BURST_INTERVAL, default=DEFAULT_BURST_INTERVAL): number(
+                0.2, 10, 0.1, "s"
+            ),
+            vol.Required(CONF_PRE_TRIGGER, default=True): BooleanSelector(),
+            vol.Required(CONF_SNAPSHOT_SIZE, default="d1"): SelectSelector(
+                SelectSelectorConfig(
+                    options=SNAPSHOT_SIZES,
+                    mode=SelectSelectorMode.DROPDOWN,
+                    translation_key=CONF_SNAPSHOT_SIZE,
+                )
+            ),
+            vol.Required(CONF_MAX_EMAIL_KB, default=DEFAULT_MAX_EMAIL_KB): number(
+                50, 25000, 10, "KB"
+            ),
+            vol.Required(CONF_SUBJECT_TEMPLATE, default=DEFAULT_SUBJECT_TEMPLATE): TextSelector(),
+            vol.Required(CONF_COOLDOWN, default=DEFAULT_COOLDOWN): number(0, 3600, 1, "s"),
+            vol.Required(CONF_OFFLINE_AFTER, default=DEFAULT_OFFLINE_AFTER): number(
+                10, 86400, 1, "s"
+            ),
+            vol.Optional(CONF_ZONES): TextSelector(TextSelectorConfig(multiline=True)),
+            vol.Optional(CONF_LINES): TextSelector(TextSelectorConfig(multiline=True)),
+            vol.Optional(CONF_EXTERNAL_TRIGGERS): EntitySelector(
+                EntitySelectorConfig(domain=["binary_sensor", "event"], multiple=True)
+            ),
+        }
+    )
+
+
+async def _reads_a_frame(ffmpeg: str, url: str) -> bool:
+    """True if ffmpeg decodes one picture from ``url`` within the probe time."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+            *(["-rtsp_transport", "tcp"] if url.startswith("rtsp://") else []),
+            "-i", url, "-frames:v", "1", "-f", "image2pipe", "-c:v", "mjpeg", "pipe:1",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+    except OSError:
+        return False
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            picture, _ = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return False
+    return process.returncode == 0 and picture.startswith(b"\xff\xd8")
+
+
+class CameraSubentryFlow(ConfigSubentryFlow):
+    """Add or change a camera of an account."""
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Add a camera."""
+        return await self._async_form("user", user_input)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change a camera."""
+        return await self._async_form("reconfigure", user_input)
+
+    async def _async_form(self, step: str, user_input: dict[str, Any] | None) -> SubentryFlowResult:
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {k: v for k, v in user_input.items() if v not in (None, "", [])}
+            errors = await self._async_validate(data)
+            if not errors:
+                title = str(data[CONF_NAME]).strip()
+                if step == "reconfigure":
+                    return self.async_update_and_abort(
+                        self._get_entry(), self._get_reconfigure_subentry(), data=data, title=title
+                    )
+                return self.async_create_entry(title=title, data=data)
+        suggested = user_input
+        if suggested is None and step == "reconfigure":
+            suggested = dict(self._get_reconfigure_subentry().data)
+        return self.async_show_form(
+            step_id=step,
+            data_schema=self.add_suggested_values_to_schema(_schema(), suggested or {}),
+            errors=errors,
+        )
+
+    async def _async_validate(self, data: dict[str, Any]) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        try:
+            parse_zones(str(data.get(CONF_ZONES, "")))
+        except LayoutError:
+            errors[CONF_ZONES] = "invalid_zones"
+        try:
+            parse_lines(str(data.get(CONF_LINES, "")))
+        except LayoutError:
+            errors[CONF_LINES] = "invalid_lines"
+        detections = set(data.get(CONF_DETECTIONS, []))
+        if "region_intrusion" in detections and not data.get(CONF_ZONES):
+            errors.setdefault(CONF_ZONES, "zones_required")
+        if "line_crossing" in detections and not data.get(CONF_LINES):
+            errors.setdefault(CONF_LINES, "lines_required")
+        if bool(data.get(CONF_CAMERA_ENTITY)) == bool(data.get(CONF_STREAM_URL)):
+            errors["base"] = "one_source"
+            return errors
+        if errors:
+            return errors
+        if url := data.get(CONF_STREAM_URL):
+            if not await _reads_a_frame(get_ffmpeg_manager(self.hass).binary, str(url)):
+                errors[CONF_STREAM_URL] = "cannot_read_stream"
+        elif self.hass.states.get(str(data[CONF_CAMERA_ENTITY])) is None:
+            errors[CONF_CAMERA_ENTITY] = "camera_not_found"
+        return errors

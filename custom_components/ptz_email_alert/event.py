@@ -1,0 +1,46 @@
+"""Event entity per camera: one event per detection."""
+
+from __future__ import annotations
+
+from homeassistant.components.event import EventDeviceClass, EventEntity
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .account import PtzEmailAlertConfigEntry
+from .entity import PtzEmailAlertCameraEntity
+from .monitor import CameraMonitor, Finding
+
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PtzEmailAlertConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add each camera's detection event entity."""
+    for subentry_id, monitor in entry.runtime_data.cameras.items():
+        async_add_entities([DetectionEvent(entry, monitor)], config_subentry_id=subentry_id)
+
+
+class DetectionEvent(PtzEmailAlertCameraEntity, EventEntity):
+    """Fires with the detection type (and zone or line) of each detection."""
+
+    _attr_translation_key = "detection"
+    _attr_device_class = EventDeviceClass.MOTION
+
+    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraMonitor) -> None:
+        """Event types: the camera's detections, and external triggers."""
+        super().__init__(entry, monitor, "detection")
+        self._attr_event_types = [*monitor.detections, "external"]
+
+    async def async_added_to_hass(self) -> None:
+        """Listen for detections."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.monitor.async_add_detection_listener(self._on_detection))
+
+    @callback
+    def _on_detection(self, finding: Finding) -> None:
+        event_type = finding.event_type if finding.event_type in self.event_types else "external"
+        self._trigger_event(event_type, {"zone": finding.zone})
+        self.async_write_ha_state()

@@ -1,0 +1,50 @@
+"""Image entity per camera: the first picture of the last alert."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from homeassistant.components.image import ImageEntity
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .account import PtzEmailAlertConfigEntry
+from .entity import PtzEmailAlertCameraEntity
+from .monitor import CameraMonitor
+
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PtzEmailAlertConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add each camera's last-alert image."""
+    for subentry_id, monitor in entry.runtime_data.cameras.items():
+        async_add_entities([LastAlertImage(hass, entry, monitor)], config_subentry_id=subentry_id)
+
+
+class LastAlertImage(PtzEmailAlertCameraEntity, ImageEntity):
+    """The picture the last alert email led with."""
+
+    _attr_translation_key = "last_alert"
+    _attr_content_type = "image/jpeg"
+
+    def __init__(
+        self, hass: HomeAssistant, entry: PtzEmailAlertConfigEntry, monitor: CameraMonitor
+    ) -> None:
+        """The image of ``monitor``."""
+        PtzEmailAlertCameraEntity.__init__(self, entry, monitor, "last_alert")
+        ImageEntity.__init__(self, hass)
+
+    @property
+    def image_last_updated(self) -> datetime | None:
+        """When the last alert was raised."""
+        alert = self.monitor.last_alert
+        return alert.time if alert else None
+
+    async def async_image(self) -> bytes | None:
+        """The first picture of the last alert."""
+        alert = self.monitor.last_alert
+        return alert.images[0] if alert and alert.images else None

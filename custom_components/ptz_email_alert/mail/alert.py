@@ -1,0 +1,106 @@
+"""Alert emails: the subject from the camera's template, a readable body, pictures inline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+import html
+
+from .message import Attachment, EmailContent, one_line
+
+DEFAULT_SUBJECT_TEMPLATE = "%Camera_Name% – %Event_Type%"
+
+# Event types as people write them in a subject line.
+EVENT_TITLES = {
+    "motion": "Motion Detected",
+    "person": "Human Detected",
+    "vehicle": "Vehicle Detected",
+    "line_crossing": "Line Crossing",
+    "region_intrusion": "Region Intrusion",
+    "tamper": "Camera Tampering",
+    "external": "Alarm Input",
+    "offline": "Camera Offline",
+    "online": "Camera Back Online",
+}
+
+
+def event_title(event_type: str) -> str:
+    """``person`` -> ``Human Detected``; unknown types are title-cased."""
+    return EVENT_TITLES.get(event_type, event_type.replace("_", " ").title())
+
+
+def render_subject(
+    template: str,
+    *,
+    camera: str,
+    event_type: str,
+    when: datetime,
+    zone: str | None = None,
+    count: int = 0,
+) -> str:
+    """Fill ``%Camera_Name%``, ``%Event_Type%``, ``%Time%``, ``%Date%``, ``%Zone%``, ``%Count%``.
+
+    Values are made one line first, so no value can add a header line.
+    """
+    values = {
+        "%Camera_Name%": camera,
+        "%Event_Type%": event_title(event_type),
+        "%Time%": when.strftime("%H:%M:%S"),
+        "%Date%": when.strftime("%Y-%m-%d"),
+        "%Zone%": zone or "",
+        "%Count%": str(count),
+    }
+    subject = template or DEFAULT_SUBJECT_TEMPLATE
+    for key, value in values.items():
+        subject = subject.replace(key, one_line(value))
+    return one_line(subject)
+
+
+def alert_content(
+    *,
+    subject: str,
+    camera: str,
+    event_type: str,
+    when: datetime,
+    zone: str | None,
+    images: Sequence[bytes],
+    extra_lines: Sequence[str] = (),
+) -> EmailContent:
+    """Text and HTML bodies with the pictures attached and shown inline (phones show both)."""
+    stamp = when.strftime("%Y%m%d-%H%M%S")
+    safe_camera = "".join(c if c.isalnum() else "_" for c in camera)[:40] or "camera"
+    attachments = [
+        Attachment(
+            f"{safe_camera}_{stamp}_{index}.jpg",
+            image,
+            "image/jpeg",
+            content_id=f"snapshot{index}@ptz-email-alert",
+        )
+        for index, image in enumerate(images, start=1)
+    ]
+    facts = [
+        ("Camera", camera),
+        ("Event", event_title(event_type)),
+        ("Time", when.strftime("%Y-%m-%d %H:%M:%S %Z").strip()),
+    ]
+    if zone:
+        facts.append(("Zone / line", zone))
+    facts.append(("Snapshots", str(len(images))))
+    text = "\n".join([*(f"{name}: {value}" for name, value in facts), *extra_lines, ""])
+    rows = "".join(
+        f"<tr><th align='left' style='padding-right:12px'>{html.escape(name)}</th>"
+        f"<td>{html.escape(value)}</td></tr>"
+        for name, value in facts
+    )
+    pictures = "".join(
+        f"<p><img src='cid:{a.content_id}' alt='{html.escape(a.filename)}' "
+        "style='max-width:100%;height:auto'></p>"
+        for a in attachments
+    )
+    extra = "".join(f"<p>{html.escape(line)}</p>" for line in extra_lines)
+    body = (
+        "<html><body style='font-family:sans-serif'>"
+        f"<h2 style='margin:0 0 8px'>{html.escape(subject)}</h2>"
+        f"<table>{rows}</table>{extra}{pictures}</body></html>"
+    )
+    return EmailContent(subject=subject, text=text, html=body, attachments=attachments)

@@ -1,0 +1,49 @@
+"""Keep an alert email under its size budget: re-encode JPEGs only when they do not fit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import io
+
+from PIL import Image
+
+# base64 makes attachments 4/3 larger; headers, text and HTML take a few KB more.
+_BASE64 = 4 / 3
+_OVERHEAD = 8 * 1024
+
+
+def email_size(images: Sequence[bytes]) -> int:
+    """About how large an email with these JPEGs is."""
+    return int(sum(len(image) for image in images) * _BASE64) + _OVERHEAD
+
+
+def fit_to_budget(images: Sequence[bytes], max_email_bytes: int) -> list[bytes]:
+    """The JPEGs as produced if they fit; else smaller versions (quality, then size) that do.
+
+    CPU work: run in an executor.
+    """
+    if email_size(images) <= max_email_bytes:
+        return list(images)
+    pictures = [Image.open(io.BytesIO(image)) for image in images]
+    scale = 1.0
+    for quality in (70, 55, 40, 30, 30, 30, 30):
+        resized = [
+            picture
+            if scale == 1.0
+            else picture.resize(
+                (max(16, int(picture.width * scale)), max(16, int(picture.height * scale)))
+            )
+            for picture in pictures
+        ]
+        encoded = [_encode(picture, quality) for picture in resized]
+        if email_size(encoded) <= max_email_bytes:
+            return encoded
+        if quality == 30:
+            scale *= 0.75
+    return encoded
+
+
+def _encode(picture: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    picture.convert("RGB").save(buffer, format="JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()

@@ -1,0 +1,249 @@
+"""Cameras end to end: a video through real ffmpeg, detection, a burst, one email, entities.
+
+The camera's stream is a video file made in the test (a person-sized shape walking into a
+still scene), decoded by the same ffmpeg pipeline a camera's RTSP stream goes through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_time_changed,
+)
+
+from custom_components.ptz_email_alert.const import CONF_RECIPIENTS, DOMAIN, EVENT_ALERT
+from homeassistant.components.camera import async_get_image
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.requirements import RequirementsNotFound
+from homeassistant.util import dt as dt_util
+
+from .conftest import RECIPIENTS, SENDER, entry_data
+from .scenes import STILL_TEXTURE, encode, scene, with_box
+from .smtp_server import USERNAME, ReceivedMessage, ServerFactory, TestSmtpServer
+
+CAMERA = "front_gate"
+
+
+def walk(t: float) -> np.ndarray:
+    if t < 1.5:
+        return STILL_TEXTURE
+    return with_box(STILL_TEXTURE, 0.1 + 0.15 * (t - 1.5), 0.9)
+
+
+async def next_mail(server: TestSmtpServer, count: int) -> list[ReceivedMessage]:
+    """Wait until the server holds ``count`` messages (the event, with a guard time)."""
+    async with asyncio.timeout(60):
+        while len(server.received) < count:
+            server.message_received.clear()
+            await server.message_received.wait()
+    return server.received
+
+
+async def setup_camera(
+    hass: HomeAssistant, server: TestSmtpServer, video: Path, **camera: Any
+) -> MockConfigEntry:
+    data = {
+        "name": "Front Gate",
+        "stream_url": str(video),
+        "detections": ["motion"],
+        "sensitivity": 6,
+        "burst_interval": 0.5,
+        "cooldown": 300,
+        "offline_after": 10,
+        **camera,
+    }
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=SENDER,
+        unique_id=f"{USERNAME}@{server.host}",
+        data=entry_data(server),
+        options={CONF_RECIPIENTS: RECIPIENTS},
+        subentries_data=[
+            ConfigSubentryData(
+                data=data, subentry_type="camera", title="Front Gate", unique_id=None
+            )
+        ],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+@pytest.fixture
+async def walking_video(tmp_path: Path) -> Path:
+    return await encode(scene(6, walk), tmp_path / "walk.mp4")
+
+
+async def test_motion_sends_one_email_with_a_burst(
+    hass: HomeAssistant, smtp_server: ServerFactory, walking_video: Path, tmp_path: Path
+) -> None:
+    hass.config.media_dirs = {"local": str(tmp_path / "media")}
+    server = await smtp_server("starttls")
+    alerts = async_capture_events(hass, EVENT_ALERT)
+    entry = await setup_camera(hass, server, walking_video)
+
+    (mail,) = await next_mail(server, 1)
+    message = mail.message
+    assert message["Subject"] == "Front Gate – Motion Detected"
+    assert mail.rcpt_tos == RECIPIENTS
+    pictures = [p for p in message.walk() if p.get_content_type() == "image/jpeg"]
+    assert len(pictures) == 3  # motion: the picture before, then two at the burst interval
+    assert all(p.get_content().startswith(b"\xff\xd8") for p in pictures)
+    assert len(mail.raw) < 450 * 1024
+    html = message.get_body(preferencelist=("html",))
+    assert html is not None
+    assert "cid:snapshot1@ptz-email-alert" in html.get_content()
+
+    assert [event.data["event_type"] for event in alerts] == ["motion"]
+    assert alerts[0].data["snapshots"] == 3
+    state = hass.states.get(f"sensor.{CAMERA}_last_alert")
+    assert state is not None
+    assert state.state != "unknown"
+    assert state.attributes["subject"] == "Front Gate – Motion Detected"
+    event = hass.states.get(f"event.{CAMERA}_detection")
+    assert event is not None
+    assert event.attributes["event_type"] == "motion"
+    image = hass.states.get(f"image.{CAMERA}_last_alert")
+    assert image is not None
+    assert image.state != "unknown"
+    saved = list((tmp_path / "media" / DOMAIN).rglob("*.jpg"))
+    assert len(saved) == 3
+    monitor = next(iter(entry.runtime_data.cameras.values()))
+    assert monitor.last_alert is not None
+    assert monitor.last_alert.images[0] == pictures[0].get_content()
+
+
+async def test_stream_drop_sends_offline_then_online(
+    hass: HomeAssistant, smtp_server: ServerFactory, tmp_path: Path
+) -> None:
+    hass.config.media_dirs = {"local": str(tmp_path / "media")}
+    video = await encode(scene(1, lambda t: STILL_TEXTURE), tmp_path / "still.mp4")
+    server = await smtp_server("starttls")
+    await setup_camera(hass, server, video)
+    stream = f"binary_sensor.{CAMERA}_stream"
+
+    # The file ends: the stream is lost, and reopened after the backoff.
+    async with asyncio.timeout(30):
+        while hass.states.get(stream).state != "off":  # type: ignore[union-attr]
+            await hass.async_block_till_done()
+    video.unlink()  # now it stays lost
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=11))
+    (offline,) = await next_mail(server, 1)
+    assert offline.message["Subject"] == "Front Gate – Camera Offline"
+    assert hass.states.get(stream).state == "off"  # type: ignore[union-attr]
+
+    await encode(scene(1, lambda t: STILL_TEXTURE), video)  # the camera is back
+    mails = await next_mail(server, 2)
+    assert mails[1].message["Subject"] == "Front Gate – Camera Back Online"
+
+
+async def test_disarmed_camera_sends_nothing_but_trigger_does(
+    hass: HomeAssistant, smtp_server: ServerFactory, walking_video: Path, tmp_path: Path
+) -> None:
+    hass.config.media_dirs = {"local": str(tmp_path / "media")}
+    server = await smtp_server("starttls")
+    entry = await setup_camera(hass, server, walking_video, cooldown=0)
+    await hass.services.async_call(
+        "switch", "turn_off", {"entity_id": f"switch.{CAMERA}_email_alerts"}, blocking=True
+    )
+    monitor = next(iter(entry.runtime_data.cameras.values()))
+    assert monitor.armed is False
+    record = await monitor.async_alert("motion")
+    assert record is None  # disarmed: detection goes on, email does not
+
+    await hass.services.async_call(
+        DOMAIN,
+        "trigger",
+        {"entity_id": f"camera.{CAMERA}_live", "event_type": "person"},
+        blocking=True,
+    )
+    mails = await next_mail(server, 1)
+    assert mails[-1].message["Subject"] == "Front Gate – Human Detected"
+    with pytest.raises(ServiceValidationError):
+        await hass.services.async_call(
+            DOMAIN,
+            "trigger",
+            {"entity_id": f"sensor.{SENDER.replace('@', '_').replace('.', '_')}_outbox"},
+            blocking=True,
+        )
+
+
+async def test_external_trigger_small_budget_and_live_view(
+    hass: HomeAssistant, smtp_server: ServerFactory, tmp_path: Path
+) -> None:
+    """An external binary sensor starts a burst; a tight size budget re-encodes the pictures."""
+    hass.config.media_dirs = {"local": str(tmp_path / "media")}
+    video = await encode(scene(3, lambda t: STILL_TEXTURE), tmp_path / "still.mp4")
+    server = await smtp_server("starttls")
+    hass.states.async_set("binary_sensor.gate_person", "off", {"device_class": "occupancy"})
+    hass.states.async_set("event.doorbell", "unknown", {"event_type": None})
+    entry = await setup_camera(
+        hass,
+        server,
+        video,
+        external_triggers=["binary_sensor.gate_person", "event.doorbell"],
+        max_email_kb=60,
+        burst_count=2,
+        cooldown=0,
+    )
+    monitor = next(iter(entry.runtime_data.cameras.values()))
+    async with asyncio.timeout(30):
+        while monitor.ring.latest is None:
+            await hass.async_block_till_done()
+    produced = len(monitor.ring.latest.data)  # type: ignore[union-attr]
+
+    image = await async_get_image(hass, f"camera.{CAMERA}_live")
+    assert image.content.startswith(b"\xff\xd8")
+
+    hass.states.async_set("binary_sensor.gate_person", "on", {"device_class": "occupancy"})
+    (mail,) = await next_mail(server, 1)
+    assert mail.message["Subject"] == "Front Gate – Human Detected"
+    pictures = [p.get_content() for p in mail.message.iter_attachments()] or [
+        p.get_content() for p in mail.message.walk() if p.get_content_type() == "image/jpeg"
+    ]
+    assert len(pictures) == 2
+    assert len(mail.raw) <= 60 * 1024
+    assert max(len(p) for p in pictures) < produced  # re-encoded smaller to fit
+
+    hass.states.async_set("event.doorbell", "2026-11-21T10:00:00+00:00", {"event_type": "ring"})
+    mails = await next_mail(server, 2)
+    assert mails[1].message["Subject"] == "Front Gate – Alarm Input"
+
+
+async def test_person_detection_without_opencv_raises_a_repair(
+    hass: HomeAssistant,
+    smtp_server: ServerFactory,
+    walking_video: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where OpenCV cannot be installed (Alpine: no wheels), a repair says so; motion still runs.
+
+    Installing a package from PyPI cannot happen in a test: the installer is replaced by one
+    that fails as it does on Home Assistant OS, and OpenCV is made unimportable.
+    """
+    import custom_components.ptz_email_alert as integration
+
+    async def no_install(*args: Any) -> None:
+        raise RequirementsNotFound(DOMAIN, ["opencv-python-headless"])
+
+    monkeypatch.setattr(integration, "load_opencv", lambda: None)
+    monkeypatch.setattr(integration, "async_process_requirements", no_install)
+    server = await smtp_server("starttls")
+    await setup_camera(hass, server, walking_video, detections=["motion", "person"])
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, "opencv_missing")
+    assert issue is not None
+    assert issue.translation_placeholders == {"camera": "Front Gate"}
+    (mail,) = await next_mail(server, 1)
+    assert mail.message["Subject"] == "Front Gate – Motion Detected"

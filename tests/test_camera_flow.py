@@ -1,0 +1,103 @@
+"""The camera subentry flow: every form error from a real condition, then create and change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+
+from .scenes import STILL_TEXTURE, encode, scene
+
+
+@pytest.fixture
+async def video(tmp_path: Path) -> Path:
+    return await encode(scene(1, lambda t: STILL_TEXTURE), tmp_path / "camera.mp4")
+
+
+async def _start(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, Any]:
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "camera"), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    return result
+
+
+BASE = {
+    "name": "North Fence",
+    "detections": ["motion"],
+    "sensitivity": 6,
+    "burst_interval": 1,
+    "pre_trigger": True,
+    "snapshot_size": "d1",
+    "max_email_kb": 450,
+    "subject_template": "Site A – %Camera_Name% – %Event_Type%",
+    "cooldown": 30,
+    "offline_after": 120,
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "errors"),
+    [
+        ({}, {"base": "one_source"}),
+        ({"stream_url": "VIDEO", "camera_entity": "camera.x"}, {"base": "one_source"}),
+        ({"stream_url": "/no/such/video.mp4"}, {"stream_url": "cannot_read_stream"}),
+        ({"camera_entity": "camera.missing"}, {"camera_entity": "camera_not_found"}),
+        (
+            {"stream_url": "VIDEO", "zones": "yard 0.1,0.1", "detections": ["region_intrusion"]},
+            {"zones": "invalid_zones"},
+        ),
+        ({"stream_url": "VIDEO", "detections": ["region_intrusion"]}, {"zones": "zones_required"}),
+        ({"stream_url": "VIDEO", "lines": "gate: 0.5,0.1 2,1"}, {"lines": "invalid_lines"}),
+        ({"stream_url": "VIDEO", "detections": ["line_crossing"]}, {"lines": "lines_required"}),
+    ],
+)
+async def test_errors(
+    hass: HomeAssistant,
+    setup_entry: MockConfigEntry,
+    video: Path,
+    change: dict[str, Any],
+    errors: dict[str, str],
+) -> None:
+    result = await _start(hass, setup_entry)
+    form = {**BASE, **{k: (str(video) if v == "VIDEO" else v) for k, v in change.items()}}
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], form)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+
+
+async def test_add_and_change_a_camera(
+    hass: HomeAssistant, setup_entry: MockConfigEntry, video: Path
+) -> None:
+    result = await _start(hass, setup_entry)
+    form = {
+        **BASE,
+        "stream_url": str(video),
+        "detections": ["motion", "region_intrusion", "line_crossing", "tamper"],
+        "zones": "yard: 0.6,0.5 1,0.5 1,1 0.6,1 @2",
+        "lines": "gate: 0.5,0.3 0.5,1 a_to_b",
+    }
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], form)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "North Fence"
+    await hass.async_block_till_done()
+    (subentry,) = setup_entry.subentries.values()
+    assert subentry.data["zones"].startswith("yard:")
+    # The account reloaded with the camera: its entities exist.
+    assert hass.states.get("binary_sensor.north_fence_region_intrusion") is not None
+    assert hass.states.get("switch.north_fence_email_alerts") is not None
+
+    result = await setup_entry.start_subentry_reconfigure_flow(hass, "camera", subentry.subentry_id)
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**form, "name": "North Fence East", "detections": ["motion"]}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert setup_entry.subentries[subentry.subentry_id].title == "North Fence East"
