@@ -93,7 +93,10 @@ async def test_add_and_change_a_camera(
     assert hass.states.get("binary_sensor.north_fence_region_intrusion") is not None
     assert hass.states.get("switch.north_fence_email_alerts") is not None
 
-    result = await setup_entry.start_subentry_reconfigure_flow(hass, "camera", subentry.subentry_id)
+    result = await hass.config_entries.subentries.async_init(
+        (setup_entry.entry_id, "camera"),
+        context={"source": "reconfigure", "subentry_id": subentry.subentry_id},
+    )
     assert result["step_id"] == "reconfigure"
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"], {**form, "name": "North Fence East", "detections": ["motion"]}
