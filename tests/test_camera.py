@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+import io
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -20,12 +23,16 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.ptz_email_alert.const import CONF_RECIPIENTS, DOMAIN, EVENT_ALERT
-from homeassistant.components.camera import async_get_image
+from custom_components.ptz_email_alert.monitor import prune
+from homeassistant.components import media_source
+from homeassistant.components.camera import Camera, async_get_image
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.entity_component import EntityComponent
 from homeassistant.requirements import RequirementsNotFound
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 
 from .conftest import RECIPIENTS, SENDER, entry_data
@@ -53,7 +60,7 @@ async def next_mail(server: TestSmtpServer, count: int) -> list[ReceivedMessage]
 async def setup_camera(
     hass: HomeAssistant, server: TestSmtpServer, video: Path, **camera: Any
 ) -> MockConfigEntry:
-    data = {
+    data: dict[str, Any] = {
         "name": "Front Gate",
         "stream_url": str(video),
         "detections": ["motion"],
@@ -63,6 +70,7 @@ async def setup_camera(
         "offline_after": 10,
         **camera,
     }
+    data = {key: value for key, value in data.items() if value is not None}
     entry = MockConfigEntry(
         domain=DOMAIN,
         title=SENDER,
@@ -247,3 +255,85 @@ async def test_person_detection_without_opencv_raises_a_repair(
     assert issue.translation_placeholders == {"camera": "Front Gate"}
     (mail,) = await next_mail(server, 1)
     assert mail.message["Subject"] == "Front Gate – Motion Detected"
+
+
+async def test_evidence_in_the_media_browser_and_retention(
+    hass: HomeAssistant, smtp_server: ServerFactory, walking_video: Path, tmp_path: Path
+) -> None:
+    hass.config.media_dirs = {"local": str(tmp_path / "media")}
+    assert await async_setup_component(hass, "media_source", {})
+    server = await smtp_server("starttls")
+    await setup_camera(hass, server, walking_video)
+    await next_mail(server, 1)  # the pictures are saved before the email is queued
+
+    root = await media_source.async_browse_media(hass, f"media-source://{DOMAIN}")
+    assert [child.title for child in root.children] == ["front_gate"]
+    (day,) = (
+        await media_source.async_browse_media(hass, root.children[0].media_content_id)
+    ).children
+    pictures = (await media_source.async_browse_media(hass, day.media_content_id)).children
+    assert len(pictures) == 3
+    assert all(p.title.endswith(".jpg") for p in pictures)
+    resolved = await media_source.async_resolve_media(hass, pictures[0].media_content_id, None)
+    assert resolved.url.startswith(f"/media/local/{DOMAIN}/front_gate/")
+    assert resolved.mime_type == "image/jpeg"
+    with pytest.raises(media_source.Unresolvable):
+        await media_source.async_resolve_media(hass, f"media-source://{DOMAIN}/../secret.jpg", None)
+
+    # Retention: by age, then by size (oldest first).
+    folder = tmp_path / "media" / DOMAIN / "front_gate"
+    old_day = folder / "2020-01-01"
+    old_day.mkdir()
+    (old_day / "old.jpg").write_bytes(b"x" * 10)
+    os.utime(old_day / "old.jpg", (0, 0))
+    removed = prune(folder, max_age=timedelta(days=30), max_bytes=10**9, now=dt_util.utcnow())
+    assert [p.name for p in removed] == ["old.jpg"]
+    assert not old_day.exists()
+    newest = max(folder.rglob("*.jpg"), key=lambda p: p.stat().st_mtime)
+    removed = prune(
+        folder, max_age=timedelta(days=30), max_bytes=newest.stat().st_size, now=dt_util.utcnow()
+    )
+    assert len(removed) == 2
+    assert list(folder.rglob("*.jpg")) == [newest]
+
+
+async def test_camera_entity_without_a_stream_is_polled(
+    hass: HomeAssistant, smtp_server: ServerFactory, tmp_path: Path
+) -> None:
+    """A camera entity that only gives still pictures: they are analysed and mailed."""
+    hass.config.media_dirs = {"local": str(tmp_path / "media")}
+    picture = io.BytesIO()
+    Image.fromarray(STILL_TEXTURE).save(picture, format="JPEG")
+
+    class StillCamera(Camera):
+        _attr_name = "Shed"
+
+        async def async_camera_image(
+            self, width: int | None = None, height: int | None = None
+        ) -> bytes:
+            return picture.getvalue()
+
+    assert await async_setup_component(hass, "camera", {})
+    component: EntityComponent[Camera] = hass.data["camera"]
+    await component.async_add_entities([StillCamera()])
+    server = await smtp_server("starttls")
+    entry = await setup_camera(
+        hass,
+        server,
+        Path(),
+        stream_url=None,
+        camera_entity="camera.shed",
+        burst_count=1,
+        pre_trigger=False,
+    )
+    monitor = next(iter(entry.runtime_data.cameras.values()))
+    async with asyncio.timeout(30):
+        while monitor.ring.latest is None:
+            await hass.async_block_till_done()
+    assert hass.states.get(f"binary_sensor.{CAMERA}_stream").state == "on"  # type: ignore[union-attr]
+    await hass.services.async_call(
+        DOMAIN, "trigger", {"entity_id": f"camera.{CAMERA}_live"}, blocking=True
+    )
+    (mail,) = await next_mail(server, 1)
+    (attached,) = [p for p in mail.message.walk() if p.get_content_type() == "image/jpeg"]
+    assert attached.get_content() == picture.getvalue()

@@ -36,8 +36,8 @@ class LiveCamera(PtzEmailAlertCameraEntity, Camera):
 
     @property
     def is_on(self) -> bool:
-        """On while the stream delivers pictures."""
-        return self.monitor.connected
+        """On once there is a picture (the stream sensor tells whether it is current)."""
+        return self.monitor.ring.latest is not None
 
     async def async_camera_image(
         self, width: int | None = None, height: int | None = None

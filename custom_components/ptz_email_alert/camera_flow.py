@@ -35,6 +35,8 @@ from .const import (
     CONF_MAX_EMAIL_KB,
     CONF_OFFLINE_AFTER,
     CONF_PRE_TRIGGER,
+    CONF_RETENTION_DAYS,
+    CONF_RETENTION_MB,
     CONF_SENSITIVITY,
     CONF_SNAPSHOT_SIZE,
     CONF_SNAPSHOT_URL,
@@ -45,6 +47,8 @@ from .const import (
     DEFAULT_COOLDOWN,
     DEFAULT_MAX_EMAIL_KB,
     DEFAULT_OFFLINE_AFTER,
+    DEFAULT_RETENTION_DAYS,
+    DEFAULT_RETENTION_MB,
     DEFAULT_SENSITIVITY,
     DETECTION_TYPES,
     SNAPSHOT_SIZES,
@@ -98,6 +102,12 @@ def _schema() -> vol.Schema:
             vol.Required(CONF_COOLDOWN, default=DEFAULT_COOLDOWN): number(0, 3600, 1, "s"),
             vol.Required(CONF_OFFLINE_AFTER, default=DEFAULT_OFFLINE_AFTER): number(
                 10, 86400, 1, "s"
+            ),
+            vol.Required(CONF_RETENTION_DAYS, default=DEFAULT_RETENTION_DAYS): number(
+                1, 3650, 1, "d"
+            ),
+            vol.Required(CONF_RETENTION_MB, default=DEFAULT_RETENTION_MB): number(
+                10, 1000000, 10, "MB"
             ),
             vol.Optional(CONF_ZONES): TextSelector(TextSelectorConfig(multiline=True)),
             vol.Optional(CONF_LINES): TextSelector(TextSelectorConfig(multiline=True)),

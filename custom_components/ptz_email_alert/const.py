@@ -98,6 +98,8 @@ CONF_ZONES: Final = "zones"
 CONF_LINES: Final = "lines"
 CONF_EXTERNAL_TRIGGERS: Final = "external_triggers"
 CONF_OFFLINE_AFTER: Final = "offline_after"
+CONF_RETENTION_DAYS: Final = "retention_days"
+CONF_RETENTION_MB: Final = "retention_mb"
 
 DETECTION_TYPES: Final = ["motion", "person", "line_crossing", "region_intrusion", "tamper"]
 SNAPSHOT_SIZES: Final = ["d1", "720p", "1080p", "original"]
@@ -116,5 +118,7 @@ DEFAULT_MAX_EMAIL_KB: Final = 450
 DEFAULT_COOLDOWN: Final = 30
 DEFAULT_SENSITIVITY: Final = 6
 DEFAULT_OFFLINE_AFTER: Final = 120
+DEFAULT_RETENTION_DAYS: Final = 30
+DEFAULT_RETENTION_MB: Final = 1000
 DETECTION_HOLD_SECONDS: Final = 10
 OPENCV_REQUIREMENT: Final = "opencv-python-headless>=4.10,<5"

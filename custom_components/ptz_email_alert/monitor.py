@@ -27,7 +27,7 @@ from homeassistant.core import (
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later, async_track_state_change_event
-from homeassistant.util import dt as dt_util
+from homeassistant.util import dt as dt_util, slugify
 
 from .account import MailAccount, PtzEmailAlertConfigEntry
 from .const import (
@@ -41,6 +41,8 @@ from .const import (
     CONF_MAX_EMAIL_KB,
     CONF_OFFLINE_AFTER,
     CONF_PRE_TRIGGER,
+    CONF_RETENTION_DAYS,
+    CONF_RETENTION_MB,
     CONF_SENSITIVITY,
     CONF_SNAPSHOT_SIZE,
     CONF_STREAM_URL,
@@ -51,6 +53,8 @@ from .const import (
     DEFAULT_COOLDOWN,
     DEFAULT_MAX_EMAIL_KB,
     DEFAULT_OFFLINE_AFTER,
+    DEFAULT_RETENTION_DAYS,
+    DEFAULT_RETENTION_MB,
     DEFAULT_SENSITIVITY,
     DETECTION_HOLD_SECONDS,
     DOMAIN,
@@ -67,10 +71,13 @@ from .vision.analytics import (
 )
 from .vision.ffmpeg_source import FfmpegSource, SourceConfig
 from .vision.frames import GreyFrame, JpegFrame, JpegRing
-from .vision.jpeg import fit_to_budget
+from .vision.jpeg import fit_to_budget, grey_from_jpeg
 from .vision.layout import parse_lines, parse_zones
 from .vision.motion import MotionDetector
 from .vision.person import PersonDetector
+
+# Seconds between pictures when a camera entity has no stream.
+POLL_INTERVAL = 1.0
 
 
 @dataclass(slots=True)
@@ -190,8 +197,13 @@ class CameraMonitor:
     async def async_start(self) -> None:
         """Open the stream and follow the external triggers."""
         url = await self._async_stream_url()
+        if url is None and (entity_id := self.data.get(CONF_CAMERA_ENTITY)):
+            # A camera entity without a stream: analyse its still pictures instead.
+            self.entry.async_create_background_task(
+                self.hass, self._async_poll(str(entity_id)), f"{DOMAIN} poll {self.name}"
+            )
         if url is None:
-            LOGGER.warning("Camera %s has no stream to analyse; check its source", self.name)
+            self._arm_offline_timer()
             return
         self._source = FfmpegSource(
             SourceConfig(
@@ -238,6 +250,28 @@ class CameraMonitor:
             return await async_get_stream_source(self.hass, str(entity_id))
         except HomeAssistantError:
             return None
+
+    async def _async_poll(self, entity_id: str) -> None:
+        """Fetch the camera entity's picture about once a second (no stream to decode)."""
+        from homeassistant.components.camera import async_get_image  # noqa: PLC0415
+
+        frame_time = 0.0
+        while True:
+            try:
+                image = await async_get_image(self.hass, entity_id, timeout=10)
+            except HomeAssistantError:
+                if self.connected:
+                    self._on_connected(False)
+                await asyncio.sleep(POLL_INTERVAL)
+                continue
+            if not self.connected:
+                self._on_connected(True)
+            frame_time += POLL_INTERVAL
+            self._on_jpeg(JpegFrame(frame_time, image.content))
+            pixels = await self.hass.async_add_executor_job(grey_from_jpeg, image.content)
+            if pixels is not None:
+                self._on_grey(GreyFrame(frame_time, pixels))
+            await asyncio.sleep(POLL_INTERVAL)
 
     @callback
     def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
@@ -470,14 +504,51 @@ class CameraMonitor:
                 pictures.append(latest.data)
         return pictures
 
+    @property
+    def evidence_folder(self) -> Path:
+        """``<media>/ptz_email_alert/<camera>/``: browsable in the media browser."""
+        return evidence_root(self.hass) / slugify(self.name)
+
     def _save_evidence(self, record: AlertRecord) -> None:
         """Keep the pictures locally, like a camera's SD card (runs in the executor)."""
-        base = Path(self.hass.config.media_dirs.get("local", self.hass.config.path("media")))
-        folder = base / DOMAIN / self.subentry.subentry_id / record.time.strftime("%Y-%m-%d")
+        local = dt_util.as_local(record.time)
+        folder = self.evidence_folder / local.strftime("%Y-%m-%d")
         folder.mkdir(parents=True, exist_ok=True)
-        stamp = record.time.strftime("%H%M%S")
+        stamp = local.strftime("%H%M%S")
         for index, image in enumerate(record.images, start=1):
             (folder / f"{stamp}_{record.event_type}_{index}.jpg").write_bytes(image)
+        prune(
+            self.evidence_folder,
+            max_age=timedelta(
+                days=float(self.data.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS))
+            ),
+            max_bytes=int(float(self.data.get(CONF_RETENTION_MB, DEFAULT_RETENTION_MB)) * 2**20),
+            now=record.time,
+        )
+
+
+def evidence_root(hass: HomeAssistant) -> Path:
+    """Where alert pictures are kept: the ``local`` media folder (``/media`` on HA OS)."""
+    return Path(hass.config.media_dirs.get("local", hass.config.path("media"))) / DOMAIN
+
+
+def prune(folder: Path, *, max_age: timedelta, max_bytes: int, now: datetime) -> list[Path]:
+    """Delete pictures older than ``max_age``, then the oldest until under ``max_bytes``."""
+    files = sorted(folder.rglob("*.jpg"), key=lambda path: path.stat().st_mtime)
+    oldest_kept = (now - max_age).timestamp()
+    removed = [path for path in files if path.stat().st_mtime < oldest_kept]
+    kept = [path for path in files if path not in removed]
+    total = sum(path.stat().st_size for path in kept)
+    while kept and total > max_bytes:
+        path = kept.pop(0)
+        total -= path.stat().st_size
+        removed.append(path)
+    for path in removed:
+        path.unlink(missing_ok=True)
+    for day in folder.iterdir():
+        if day.is_dir() and not any(day.iterdir()):
+            day.rmdir()
+    return removed
 
 
 def opencv_missing_issue(hass: HomeAssistant, camera: str) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 import io
 
+import numpy as np
 from PIL import Image
+
+from .frames import GreyPixels
 
 # base64 makes attachments 4/3 larger; headers, text and HTML take a few KB more.
 _BASE64 = 4 / 3
@@ -47,3 +50,16 @@ def _encode(picture: Image.Image, quality: int) -> bytes:
     buffer = io.BytesIO()
     picture.convert("RGB").save(buffer, format="JPEG", quality=quality, optimize=True)
     return buffer.getvalue()
+
+
+def grey_from_jpeg(jpeg: bytes, width: int = 320) -> GreyPixels | None:
+    """A detection frame from a still picture (CPU: executor)."""
+    try:
+        picture = Image.open(io.BytesIO(jpeg))
+        picture.draft("L", (width, width))  # let the JPEG decoder skip detail it can
+        grey = picture.convert("L")
+    except OSError:
+        return None
+    height = max(2, round(grey.height * width / grey.width / 2) * 2)
+    pixels: GreyPixels = np.asarray(grey.resize((width, height)), dtype=np.uint8)
+    return pixels
