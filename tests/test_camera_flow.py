@@ -12,6 +12,7 @@ from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
+from .onnx_model import make_model
 from .scenes import STILL_TEXTURE, encode, scene
 
 
@@ -56,6 +57,15 @@ BASE = {
         ({"stream_url": "VIDEO", "detections": ["region_intrusion"]}, {"zones": "zones_required"}),
         ({"stream_url": "VIDEO", "lines": "gate: 0.5,0.1 2,1"}, {"lines": "invalid_lines"}),
         ({"stream_url": "VIDEO", "detections": ["line_crossing"]}, {"lines": "lines_required"}),
+        ({"stream_url": "VIDEO", "detections": ["vehicle"]}, {"detections": "vehicle_needs_model"}),
+        (
+            {"stream_url": "VIDEO", "detections": ["person"], "model_path": "/no/model.onnx"},
+            {"model_path": "invalid_model"},
+        ),
+        (
+            {"stream_url": "VIDEO", "detections": ["person"], "model_path": "NOT_A_MODEL"},
+            {"model_path": "invalid_model"},
+        ),
     ],
 )
 async def test_errors(
@@ -66,7 +76,10 @@ async def test_errors(
     errors: dict[str, str],
 ) -> None:
     result = await _start(hass, setup_entry)
-    form = {**BASE, **{k: (str(video) if v == "VIDEO" else v) for k, v in change.items()}}
+    not_a_model = video.parent / "not-a-model.onnx"
+    not_a_model.write_bytes(b"this is not ONNX")
+    paths = {"VIDEO": str(video), "NOT_A_MODEL": str(not_a_model)}
+    form = {**BASE, **{k: paths.get(v, v) if isinstance(v, str) else v for k, v in change.items()}}
     result = await hass.config_entries.subentries.async_configure(result["flow_id"], form)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == errors
@@ -79,7 +92,8 @@ async def test_add_and_change_a_camera(
     form = {
         **BASE,
         "stream_url": str(video),
-        "detections": ["motion", "region_intrusion", "line_crossing", "tamper"],
+        "detections": ["motion", "vehicle", "region_intrusion", "line_crossing", "tamper"],
+        "model_path": str(make_model(video.parent / "model.onnx", [(8, 8, 4, 4, 2, 0.9)])),
         "zones": "yard: 0.6,0.5 1,0.5 1,1 0.6,1 @2",
         "lines": "gate: 0.5,0.3 0.5,1 a_to_b",
     }

@@ -6,8 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from custom_components.ptz_email_alert.vision.person import PersonDetector, load_opencv
+from custom_components.ptz_email_alert.vision.person import (
+    OnnxDetector,
+    PersonDetector,
+    load_opencv,
+)
 
+from .onnx_model import INPUT, make_model
 from .scenes import STILL_TEXTURE, decode, encode, scene
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pedestrians-4s.mp4"
@@ -47,3 +52,24 @@ def test_opencv_5_without_hog_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr(importlib, "import_module", lambda name: types.ModuleType("cv2"))
     assert load_opencv() is None
+
+
+async def test_onnx_model_finds_people_and_vehicles(tmp_path: Path) -> None:
+    assert cv2 is not None
+    model = make_model(
+        tmp_path / "model.onnx",
+        [
+            (16, 32, 8, 24, 0, 0.9),  # a person
+            (48, 48, 16, 10, 2, 0.8),  # a car
+            (49, 48, 16, 10, 7, 0.7),  # the same car, also seen as a truck: suppressed
+            (30, 30, 8, 8, 0, 0.2),  # too unsure
+            (10, 10, 4, 4, 16, 0.9),  # a dog: not an alert
+        ],
+    )
+    _, jpegs = await decode(FIXTURE, snapshot_size="original", snapshot_fps=1.0)
+    detector = OnnxDetector(cv2, str(model), input_size=INPUT)
+    found = detector.detect(jpegs[0].data)
+    assert [(d.label, round(d.confidence, 1)) for d in found] == [("person", 0.9), ("vehicle", 0.8)]
+    # Boxes come back in the picture's pixels (768x576 from a 64x64 input).
+    assert found[0].box == (144, 180, 96, 216)
+    assert detector.detect(b"not a jpeg") == []

@@ -51,7 +51,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry
     cameras = [s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_CAMERA]
     if cameras:
         opencv = None
-        if any("person" in camera.data.get(CONF_DETECTIONS, []) for camera in cameras):
+        if any(
+            {"person", "vehicle"} & set(camera.data.get(CONF_DETECTIONS, [])) for camera in cameras
+        ):
             opencv = await _async_load_opencv(hass, [c.title for c in cameras])
         binary = get_ffmpeg_manager(hass).binary
         for subentry in cameras:

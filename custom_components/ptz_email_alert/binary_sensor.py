@@ -82,6 +82,7 @@ class AccountBinarySensor(PtzEmailAlertAccountEntity, BinarySensorEntity):
 DETECTION_DEVICE_CLASSES = {
     "motion": BinarySensorDeviceClass.MOTION,
     "person": BinarySensorDeviceClass.OCCUPANCY,
+    "vehicle": BinarySensorDeviceClass.OCCUPANCY,
     "line_crossing": BinarySensorDeviceClass.MOTION,
     "region_intrusion": BinarySensorDeviceClass.MOTION,
     "tamper": BinarySensorDeviceClass.TAMPER,

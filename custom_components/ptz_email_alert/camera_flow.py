@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
@@ -33,6 +34,7 @@ from .const import (
     CONF_EXTERNAL_TRIGGERS,
     CONF_LINES,
     CONF_MAX_EMAIL_KB,
+    CONF_MODEL_PATH,
     CONF_OFFLINE_AFTER,
     CONF_PRE_TRIGGER,
     CONF_RETENTION_DAYS,
@@ -55,6 +57,7 @@ from .const import (
 )
 from .mail.alert import DEFAULT_SUBJECT_TEMPLATE
 from .vision.layout import LayoutError, parse_lines, parse_zones
+from .vision.person import OnnxDetector, load_opencv
 
 PROBE_TIMEOUT = 20
 
@@ -109,6 +112,7 @@ def _schema() -> vol.Schema:
             vol.Required(CONF_RETENTION_MB, default=DEFAULT_RETENTION_MB): number(
                 10, 1000000, 10, "MB"
             ),
+            vol.Optional(CONF_MODEL_PATH): TextSelector(),
             vol.Optional(CONF_ZONES): TextSelector(TextSelectorConfig(multiline=True)),
             vol.Optional(CONF_LINES): TextSelector(TextSelectorConfig(multiline=True)),
             vol.Optional(CONF_EXTERNAL_TRIGGERS): EntitySelector(
@@ -137,6 +141,18 @@ async def _reads_a_frame(ffmpeg: str, url: str) -> bool:
         await process.wait()
         return False
     return process.returncode == 0 and picture.startswith(b"\xff\xd8")
+
+
+def _model_loads(path: str) -> bool:
+    """True if OpenCV is here and reads the ONNX model (runs in the executor)."""
+    cv2 = load_opencv()
+    if cv2 is None or not Path(path).is_file():
+        return False
+    try:
+        OnnxDetector(cv2, path)
+    except cv2.error:
+        return False
+    return True
 
 
 class CameraSubentryFlow(ConfigSubentryFlow):
@@ -188,6 +204,12 @@ class CameraSubentryFlow(ConfigSubentryFlow):
             errors.setdefault(CONF_ZONES, "zones_required")
         if "line_crossing" in detections and not data.get(CONF_LINES):
             errors.setdefault(CONF_LINES, "lines_required")
+        if "vehicle" in detections and not data.get(CONF_MODEL_PATH):
+            # No guessing vehicles from blob shapes: a model, or the camera's own events.
+            errors[CONF_DETECTIONS] = "vehicle_needs_model"
+        model = data.get(CONF_MODEL_PATH)
+        if model and not await self.hass.async_add_executor_job(_model_loads, str(model)):
+            errors[CONF_MODEL_PATH] = "invalid_model"
         if bool(data.get(CONF_CAMERA_ENTITY)) == bool(data.get(CONF_STREAM_URL)):
             errors["base"] = "one_source"
             return errors

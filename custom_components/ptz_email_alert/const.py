@@ -99,9 +99,17 @@ CONF_LINES: Final = "lines"
 CONF_EXTERNAL_TRIGGERS: Final = "external_triggers"
 CONF_OFFLINE_AFTER: Final = "offline_after"
 CONF_RETENTION_DAYS: Final = "retention_days"
+CONF_MODEL_PATH: Final = "model_path"
 CONF_RETENTION_MB: Final = "retention_mb"
 
-DETECTION_TYPES: Final = ["motion", "person", "line_crossing", "region_intrusion", "tamper"]
+DETECTION_TYPES: Final = [
+    "motion",
+    "person",
+    "vehicle",
+    "line_crossing",
+    "region_intrusion",
+    "tamper",
+]
 SNAPSHOT_SIZES: Final = ["d1", "720p", "1080p", "original"]
 # Snapshots per alert by event type when the camera does not set burst_count.
 DEFAULT_BURST: Final = {

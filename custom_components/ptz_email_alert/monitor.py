@@ -39,6 +39,7 @@ from .const import (
     CONF_EXTERNAL_TRIGGERS,
     CONF_LINES,
     CONF_MAX_EMAIL_KB,
+    CONF_MODEL_PATH,
     CONF_OFFLINE_AFTER,
     CONF_PRE_TRIGGER,
     CONF_RETENTION_DAYS,
@@ -74,7 +75,7 @@ from .vision.frames import GreyFrame, JpegFrame, JpegRing
 from .vision.jpeg import fit_to_budget, grey_from_jpeg
 from .vision.layout import parse_lines, parse_zones
 from .vision.motion import MotionDetector
-from .vision.person import PersonDetector
+from .vision.person import OnnxDetector, PersonDetector
 
 # Seconds between pictures when a camera entity has no stream.
 POLL_INTERVAL = 1.0
@@ -116,10 +117,11 @@ class Analyser:
             parse_zones(data.get(CONF_ZONES, "")) if "region_intrusion" in detections else []
         )
         self.tamper = TamperDetector() if "tamper" in detections else None
-        self.person = (
-            PersonDetector(opencv) if opencv is not None and "person" in detections else None
-        )
-        self._last_person_check = -1e9
+        self.objects: PersonDetector | OnnxDetector | None = None
+        if opencv is not None and detections & {"person", "vehicle"}:
+            model = data.get(CONF_MODEL_PATH)
+            self.objects = OnnxDetector(opencv, str(model)) if model else PersonDetector(opencv)
+        self._last_object_check = -1e9
         self.reset_requested = False
 
     def analyse(self, frame: GreyFrame, latest_jpeg: JpegFrame | None) -> list[Finding]:
@@ -143,15 +145,15 @@ class Analyser:
         findings += [
             Finding("region_intrusion", zone) for zone, _ in self.zones.update(tracks, frame.time)
         ]
-        # HOG is the expensive part: only on motion, at most once a second.
+        # Object detection is the expensive part: only on motion, at most once a second.
         if (
-            self.person is not None
+            self.objects is not None
             and latest_jpeg is not None
-            and frame.time - self._last_person_check >= 1.0
+            and frame.time - self._last_object_check >= 1.0
         ):
-            self._last_person_check = frame.time
-            if self.person.detect(latest_jpeg.data):
-                findings.append(Finding("person"))
+            self._last_object_check = frame.time
+            labels = {found.label for found in self.objects.detect(latest_jpeg.data)}
+            findings += [Finding(label) for label in sorted(labels & self.detections)]
         return findings
 
 

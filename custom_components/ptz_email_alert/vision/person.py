@@ -88,3 +88,59 @@ def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     overlap = width * height
     union = aw * ah + bw * bh - overlap
     return overlap / union if union else 0.0
+
+
+# COCO class numbers of the things an alert is about.
+COCO_LABELS = {0: "person", 1: "vehicle", 2: "vehicle", 3: "vehicle", 5: "vehicle", 7: "vehicle"}
+
+
+class OnnxDetector:
+    """A YOLO-style COCO model (YOLOv5 or YOLOv8 ONNX export) run with OpenCV's dnn module.
+
+    Finds people and vehicles (bicycle, car, motorcycle, bus, truck). CPU-heavy: executor only.
+    """
+
+    def __init__(
+        self,
+        cv2: ModuleType,
+        model_path: str,
+        *,
+        input_size: int = 640,
+        min_confidence: float = 0.5,
+    ) -> None:
+        """Load the model (raises ``cv2.error`` if OpenCV cannot read it)."""
+        self._cv2 = cv2
+        self._net: Any = cv2.dnn.readNetFromONNX(model_path)
+        self.input_size = input_size
+        self.min_confidence = min_confidence
+
+    def detect(self, jpeg: bytes) -> list[Detection]:
+        """People and vehicles in a JPEG."""
+        cv2 = self._cv2
+        picture = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
+        if picture is None:
+            return []
+        height, width = picture.shape[:2]
+        size = self.input_size
+        blob = cv2.dnn.blobFromImage(picture, 1 / 255, (size, size), swapRB=True, crop=False)
+        self._net.setInput(blob)
+        output = np.asarray(self._net.forward())
+        if output.ndim != 3:
+            return []
+        rows = output[0]
+        if rows.shape[0] in (84, 85) and rows.shape[1] not in (84, 85):
+            rows = rows.T  # YOLOv8: (84, boxes) -> (boxes, 84)
+        # YOLOv5: box, objectness, 80 class scores; YOLOv8: box, 80 class scores.
+        scores = rows[:, 5:] * rows[:, 4:5] if rows.shape[1] == 85 else rows[:, 4:]
+        classes = scores.argmax(axis=1)
+        confidences = scores[np.arange(len(scores)), classes]
+        found = []
+        for row, class_id, confidence in zip(rows, classes, confidences, strict=True):
+            label = COCO_LABELS.get(int(class_id))
+            if label is None or float(confidence) < self.min_confidence:
+                continue
+            cx, cy, w, h = (float(v) for v in row[:4])
+            sx, sy = width / size, height / size
+            box = (int((cx - w / 2) * sx), int((cy - h / 2) * sy), int(w * sx), int(h * sy))
+            found.append(Detection(label, float(confidence), box))
+        return _suppress_overlaps(found)
