@@ -360,3 +360,33 @@ async def test_vehicle_from_an_onnx_model(
     (mail,) = await next_mail(server, 1)
     assert mail.message["Subject"] == "Front Gate – Vehicle Detected"
     assert hass.states.get(f"binary_sensor.{CAMERA}_vehicle").state == "on"  # type: ignore[union-attr]
+
+
+async def test_live_view_draws_zones_and_lines(
+    hass: HomeAssistant, smtp_server: ServerFactory, tmp_path: Path
+) -> None:
+    hass.config.media_dirs = {"local": str(tmp_path / "media")}
+    video = await encode(scene(2, lambda t: np.full_like(STILL_TEXTURE, 60)), tmp_path / "grey.mp4")
+    server = await smtp_server("starttls")
+    entry = await setup_camera(
+        hass,
+        server,
+        video,
+        detections=["region_intrusion", "line_crossing"],
+        zones="yard: 0.1,0.1 0.4,0.1 0.4,0.4 0.1,0.4",
+        lines="gate: 0.7,0.2 0.7,0.9 both",
+        draw_layout=True,
+    )
+    monitor = next(iter(entry.runtime_data.cameras.values()))
+    async with asyncio.timeout(30):
+        while monitor.ring.latest is None:
+            await hass.async_block_till_done()
+    image = await async_get_image(hass, f"camera.{CAMERA}_live")
+    picture = Image.open(io.BytesIO(image.content)).convert("RGB")
+    width, height = picture.size
+    red, green, blue = picture.getpixel((int(0.7 * width), int(0.5 * height)))  # type: ignore[misc]
+    assert red > 150 > green  # the line
+    red, green, blue = picture.getpixel((int(0.25 * width), int(0.1 * height) + 1))  # type: ignore[misc]
+    assert red > 150 and green > 120 and blue < 100  # the zone's yellow edge
+    red, green, blue = picture.getpixel((int(0.55 * width), int(0.6 * height)))  # type: ignore[misc]
+    assert abs(red - green) < 20  # elsewhere: the grey picture

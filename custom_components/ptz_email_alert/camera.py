@@ -7,8 +7,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .account import PtzEmailAlertConfigEntry
+from .const import CONF_DRAW_LAYOUT
 from .entity import PtzEmailAlertCameraEntity
 from .monitor import CameraMonitor
+from .vision.jpeg import draw_layout
 
 PARALLEL_UPDATES = 0
 
@@ -42,6 +44,12 @@ class LiveCamera(PtzEmailAlertCameraEntity, Camera):
     async def async_camera_image(
         self, width: int | None = None, height: int | None = None
     ) -> bytes | None:
-        """The newest picture."""
+        """The newest picture, with zones and lines drawn when the camera asks for it."""
         latest = self.monitor.ring.latest
-        return latest.data if latest else None
+        if latest is None:
+            return None
+        if not self.monitor.data.get(CONF_DRAW_LAYOUT):
+            return latest.data
+        zones = [(zone.name, zone.polygon) for zone in self.monitor.analyser.zones.zones]
+        lines = [(line.name, line.start, line.end) for line in self.monitor.analyser.lines.lines]
+        return await self.hass.async_add_executor_job(draw_layout, latest.data, zones, lines)

@@ -31,6 +31,7 @@ from .const import (
     CONF_CAMERA_ENTITY,
     CONF_COOLDOWN,
     CONF_DETECTIONS,
+    CONF_DRAW_LAYOUT,
     CONF_EXTERNAL_TRIGGERS,
     CONF_LINES,
     CONF_MAX_EMAIL_KB,
@@ -115,6 +116,7 @@ def _schema() -> vol.Schema:
             vol.Optional(CONF_MODEL_PATH): TextSelector(),
             vol.Optional(CONF_ZONES): TextSelector(TextSelectorConfig(multiline=True)),
             vol.Optional(CONF_LINES): TextSelector(TextSelectorConfig(multiline=True)),
+            vol.Required(CONF_DRAW_LAYOUT, default=False): BooleanSelector(),
             vol.Optional(CONF_EXTERNAL_TRIGGERS): EntitySelector(
                 EntitySelectorConfig(domain=["binary_sensor", "event"], multiple=True)
             ),

@@ -100,6 +100,7 @@ CONF_EXTERNAL_TRIGGERS: Final = "external_triggers"
 CONF_OFFLINE_AFTER: Final = "offline_after"
 CONF_RETENTION_DAYS: Final = "retention_days"
 CONF_MODEL_PATH: Final = "model_path"
+CONF_DRAW_LAYOUT: Final = "draw_layout"
 CONF_RETENTION_MB: Final = "retention_mb"
 
 DETECTION_TYPES: Final = [
