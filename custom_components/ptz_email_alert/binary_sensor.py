@@ -15,7 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .account import MailAccount, PtzEmailAlertConfigEntry
-from .entity import PtzEmailAlertAccountEntity, PtzEmailAlertCameraEntity
+from .entity import PtzEmailAlertAccountEntity, PtzEmailAlertCameraEntity, add_camera_entities
 from .monitor import CameraMonitor
 
 PARALLEL_UPDATES = 0
@@ -53,12 +53,14 @@ async def async_setup_entry(
 ) -> None:
     """Add the account's problem sensors and each camera's detection and stream sensors."""
     async_add_entities(AccountBinarySensor(entry, description) for description in BINARY_SENSORS)
-    for subentry_id, monitor in entry.runtime_data.cameras.items():
-        entities: list[BinarySensorEntity] = [
-            DetectionBinarySensor(entry, monitor, detection) for detection in monitor.detections
-        ]
-        entities.append(StreamBinarySensor(entry, monitor))
-        async_add_entities(entities, config_subentry_id=subentry_id)
+    add_camera_entities(
+        entry,
+        async_add_entities,
+        lambda m: [
+            *(DetectionBinarySensor(entry, m, detection) for detection in m.detections),
+            StreamBinarySensor(entry, m),
+        ],
+    )
 
 
 class AccountBinarySensor(PtzEmailAlertAccountEntity, BinarySensorEntity):

@@ -8,7 +8,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .account import PtzEmailAlertConfigEntry
 from .const import CONF_DRAW_LAYOUT
-from .entity import PtzEmailAlertCameraEntity
+from .entity import PtzEmailAlertCameraEntity, add_camera_entities
 from .monitor import CameraMonitor
 from .vision.jpeg import draw_layout
 
@@ -21,8 +21,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add each camera's live view."""
-    for subentry_id, monitor in entry.runtime_data.cameras.items():
-        async_add_entities([LiveCamera(entry, monitor)], config_subentry_id=subentry_id)
+    add_camera_entities(entry, async_add_entities, lambda m: [LiveCamera(entry, m)])
 
 
 class LiveCamera(PtzEmailAlertCameraEntity, Camera):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .account import PtzEmailAlertConfigEntry
 from .const import CONF_PROVIDER, DOMAIN
@@ -61,3 +63,13 @@ class PtzEmailAlertCameraEntity(Entity):
         """Follow the camera's updates."""
         await super().async_added_to_hass()
         self.async_on_remove(self.monitor.async_add_listener(self.async_write_ha_state))
+
+
+def add_camera_entities(
+    entry: PtzEmailAlertConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    create: Callable[[CameraMonitor], Iterable[Entity]],
+) -> None:
+    """Add the entities ``create`` makes for each camera, under the camera's subentry."""
+    for subentry_id, monitor in entry.runtime_data.cameras.items():
+        async_add_entities(list(create(monitor)), config_subentry_id=subentry_id)

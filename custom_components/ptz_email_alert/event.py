@@ -7,7 +7,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .account import PtzEmailAlertConfigEntry
-from .entity import PtzEmailAlertCameraEntity
+from .entity import PtzEmailAlertCameraEntity, add_camera_entities
 from .monitor import CameraMonitor, Finding
 
 PARALLEL_UPDATES = 0
@@ -19,8 +19,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add each camera's detection event entity."""
-    for subentry_id, monitor in entry.runtime_data.cameras.items():
-        async_add_entities([DetectionEvent(entry, monitor)], config_subentry_id=subentry_id)
+    add_camera_entities(entry, async_add_entities, lambda m: [DetectionEvent(entry, m)])
 
 
 class DetectionEvent(PtzEmailAlertCameraEntity, EventEntity):

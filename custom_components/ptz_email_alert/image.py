@@ -9,7 +9,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .account import PtzEmailAlertConfigEntry
-from .entity import PtzEmailAlertCameraEntity
+from .entity import PtzEmailAlertCameraEntity, add_camera_entities
 from .monitor import CameraMonitor
 
 PARALLEL_UPDATES = 0
@@ -21,8 +21,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add each camera's last-alert image."""
-    for subentry_id, monitor in entry.runtime_data.cameras.items():
-        async_add_entities([LastAlertImage(hass, entry, monitor)], config_subentry_id=subentry_id)
+    add_camera_entities(entry, async_add_entities, lambda m: [LastAlertImage(hass, entry, m)])
 
 
 class LastAlertImage(PtzEmailAlertCameraEntity, ImageEntity):

@@ -18,7 +18,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .account import MailAccount, PtzEmailAlertConfigEntry
-from .entity import PtzEmailAlertAccountEntity, PtzEmailAlertCameraEntity
+from .entity import PtzEmailAlertAccountEntity, PtzEmailAlertCameraEntity, add_camera_entities
 from .mail import ErrorKind
 from .monitor import CameraMonitor
 
@@ -97,8 +97,7 @@ async def async_setup_entry(
 ) -> None:
     """Add the account's sensors and each camera's last-alert sensor."""
     async_add_entities(AccountSensor(entry, description) for description in SENSORS)
-    for subentry_id, monitor in entry.runtime_data.cameras.items():
-        async_add_entities([LastAlertSensor(entry, monitor)], config_subentry_id=subentry_id)
+    add_camera_entities(entry, async_add_entities, lambda m: [LastAlertSensor(entry, m)])
 
 
 class AccountSensor(PtzEmailAlertAccountEntity, SensorEntity):

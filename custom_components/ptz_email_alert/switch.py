@@ -11,7 +11,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
 from .account import PtzEmailAlertConfigEntry
-from .entity import PtzEmailAlertCameraEntity
+from .entity import PtzEmailAlertCameraEntity, add_camera_entities
 from .monitor import CameraMonitor
 
 PARALLEL_UPDATES = 0
@@ -23,8 +23,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add each camera's arm switch."""
-    for subentry_id, monitor in entry.runtime_data.cameras.items():
-        async_add_entities([EmailAlertsSwitch(entry, monitor)], config_subentry_id=subentry_id)
+    add_camera_entities(entry, async_add_entities, lambda m: [EmailAlertsSwitch(entry, m)])
 
 
 class EmailAlertsSwitch(PtzEmailAlertCameraEntity, SwitchEntity, RestoreEntity):
