@@ -34,9 +34,10 @@ class SavingHandler:
         message = message_from_bytes(raw, policy=default_policy)
         assert isinstance(message, EmailMessage)
         names = []
-        for index, part in enumerate(message.iter_attachments()):
+        # Inline pictures (multipart/related) are files too: walk every part with a file name.
+        for index, part in enumerate(message.walk()):
             content = part.get_payload(decode=True)
-            if not isinstance(content, bytes):
+            if part.is_multipart() or not part.get_filename() or not isinstance(content, bytes):
                 continue
             folder = self.folder / stem
             folder.mkdir(exist_ok=True)
