@@ -86,7 +86,10 @@ from custom_components.ptz_email_alert.vision.frames import (  # noqa: E402
 )
 from custom_components.ptz_email_alert.vision.jpeg import fit_to_budget  # noqa: E402
 from custom_components.ptz_email_alert.vision.layout import parse_lines, parse_zones  # noqa: E402
-from custom_components.ptz_email_alert.vision.motion import MotionDetector, MotionResult  # noqa: E402
+from custom_components.ptz_email_alert.vision.motion import (  # noqa: E402
+    MotionDetector,
+    MotionResult,
+)
 from custom_components.ptz_email_alert.vision.person import (  # noqa: E402
     Detection,
     PersonDetector,
@@ -387,9 +390,7 @@ class LiveCamera:
         self.jpeg_arrived = asyncio.Event()
         self.executor = executor
         self.source = FfmpegSource(
-            SourceConfig(
-                FFMPEG, url, snapshot_fps=SNAPSHOT_FPS, realtime=True, loop_file=True
-            ),
+            SourceConfig(FFMPEG, url, snapshot_fps=SNAPSHOT_FPS, realtime=True, loop_file=True),
             on_grey=self._on_grey,
             on_jpeg=self._on_jpeg,
             on_connected=lambda _connected: None,
@@ -464,7 +465,9 @@ class CpuRun:
         return (self.self_cpu + self.ffmpeg_cpu) / self.wall
 
 
-async def one_camera_cpu(label: str, detections: Sequence[str], opencv: ModuleType | None) -> CpuRun:
+async def one_camera_cpu(
+    label: str, detections: Sequence[str], opencv: ModuleType | None
+) -> CpuRun:
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="SyncWorker") as executor:
         mine, children = self_cpu(), children_cpu()
         started = time.perf_counter()

@@ -30,8 +30,8 @@ def main() -> int:
     entity = next(
         s["entity_id"] for s in states if s["entity_id"].startswith("notify.ha_example_com")
     )
-    call("/api/services/notify/send_message",
-         {"entity_id": entity, "title": "Hello from Developer Tools", "message": "It works."}, token)  # fmt: skip
+    message = {"entity_id": entity, "title": "Hello from Developer Tools", "message": "It works."}
+    call("/api/services/notify/send_message", message, token)
     new = set(Path("config/mail").glob("*.eml")) - before
     print("sent with", entity, "-> new mail files:", [p.name for p in new])
     return 0 if new else 1
