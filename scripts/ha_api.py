@@ -12,9 +12,14 @@ CLIENT_ID = f"{BASE}/"
 
 
 def call(
-    path: str, body: dict[str, Any] | None = None, token: str | None = None, *, form: bool = False
+    path: str,
+    body: dict[str, Any] | None = None,
+    token: str | None = None,
+    *,
+    form: bool = False,
+    text: bool = False,
 ) -> Any:
-    """POST (or GET without a body) and decode JSON."""
+    """POST (or GET without a body) and decode JSON (or return the text)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     data = None
     if body is not None:
@@ -26,8 +31,10 @@ def call(
             headers["Content-Type"] = "application/json"
     req = request.Request(BASE + path, data=data, headers=headers, method="POST" if data else "GET")
     with request.urlopen(req, timeout=60) as response:
-        text = response.read().decode()
-    return json.loads(text) if text else None
+        answer = response.read().decode()
+    if text:
+        return answer
+    return json.loads(answer) if answer else None
 
 
 def is_up() -> bool:
