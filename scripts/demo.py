@@ -95,7 +95,12 @@ async def configure() -> None:
 
 
 async def main() -> int:
-    """Start everything, set it up, then run until Ctrl-C."""
+    """Start everything, set it up, then run until Ctrl-C.
+
+    ``--onboard-only``: create the user but leave the account and camera to the UI (the browser
+    test does that part, as a person would).
+    """
+    onboard_only = "--onboard-only" in sys.argv
     config = DEMO / "config"
     shutil.rmtree(config, ignore_errors=True)
     config.mkdir(parents=True)
@@ -126,7 +131,10 @@ async def main() -> int:
         if not await wait_until(is_up, 600):
             print(f"Home Assistant did not start; see {config / 'home-assistant.log'}")
             return 1
-        await configure()
+        if onboard_only:
+            await asyncio.to_thread(login, USER, PASSWORD)
+        else:
+            await configure()
         print(
             "\nReady.\n"
             "  Home Assistant: http://127.0.0.1:8123  (user: demo, password: demo-password)\n"

@@ -1,0 +1,117 @@
+"""End to end in a real browser: Playwright drives Debian's Chromium against scripts/demo.
+
+A person's first ten minutes: log in, add the integration through the UI dialog (local relay,
+the demo's mail catcher as server), add a camera, see its entities, press "Send test email",
+find the message in the catcher. Local only (127.0.0.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+import shutil
+import subprocess
+import sys
+import time
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIL = ROOT / "demo" / "mail"
+BASE = "http://127.0.0.1:8123"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[subprocess.Popen[str]]:
+    """The demo stack with only the user created."""
+    shutil.rmtree(MAIL, ignore_errors=True)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--onboard-only"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:  # wait for the demo to say it is ready
+        print(line, end="")
+        if line.startswith("Ready."):
+            break
+    else:
+        pytest.fail("the demo did not start")
+    yield process
+    process.terminate()
+    process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, with no background networking."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def fill(page: Page, label: str, value: str) -> None:
+    """Type into the text field with this label."""
+    field = page.get_by_role("textbox", name=label, exact=False).first
+    field.fill(value)
+
+
+def test_first_ten_minutes(demo: subprocess.Popen[str], browser: Browser) -> None:
+    """Log in, add the account and a camera in the UI, send a test email, find it."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(60000)
+
+    page.goto(BASE)
+    page.get_by_label("Username").fill("demo")
+    page.get_by_role("textbox", name="Password").fill("demo-password")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{BASE}/lovelace/**")
+
+    # Add the integration through the UI dialog.
+    page.goto(f"{BASE}/config/integrations/dashboard/add?domain=ptz_email_alert")
+    page.get_by_role("button", name="OK").click()
+    page.get_by_text("Local relay on my network").click()
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_text("Mail server and login")).to_be_visible()
+    fill(page, "Server", "127.0.0.1")
+    page.get_by_role("spinbutton", name="Port").fill("2525")
+    fill(page, "Sender address", "cameras@demo.example")
+    fill(page, "Recipients", "you@demo.example")
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_text("Success")).to_be_visible()
+    page.get_by_role("button", name="Finish").click()
+
+    # Add a camera to the account.
+    page.goto(f"{BASE}/config/integrations/integration/ptz_email_alert")
+    expect(page.get_by_text("cameras@demo.example")).to_be_visible()
+    page.locator("ha-md-button-menu ha-icon-button").last.click()  # the entry's ⋮ menu
+    page.locator("ha-md-menu-item", has_text="Add camera").first.click()
+    fill(page, "Name", "Street")
+    fill(page, "Stream URL", "http://127.0.0.1:8554/stream.mjpeg")
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_text("Success")).to_be_visible()
+    page.get_by_role("button", name="Finish").click()
+
+    # The entities are there; send a test email from the account device.
+    page.goto(f"{BASE}/config/entities?search=street")
+    expect(page.get_by_text("Email alerts").first).to_be_visible()
+    page.goto(f"{BASE}/config/entities?search=send%20test")
+    page.get_by_text("Send test email").first.click()
+    page.get_by_role("button", name="Press").click()
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        mails = [p.read_text(errors="replace") for p in MAIL.glob("*.eml")]
+        if any("Test email from Home Assistant" in mail for mail in mails):
+            break
+        page.wait_for_timeout(500)
+    else:
+        pytest.fail("the test email did not reach the mail catcher")
