@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from custom_components.ptz_email_alert.vision.motion import MotionDetector
 from custom_components.ptz_email_alert.vision.person import (
     OnnxDetector,
     PersonDetector,
@@ -73,3 +74,23 @@ async def test_onnx_model_finds_people_and_vehicles(tmp_path: Path) -> None:
     # Boxes come back in the picture's pixels (768x576 from a 64x64 input).
     assert found[0].box == (144, 180, 96, 216)
     assert detector.detect(b"not a jpeg") == []
+
+
+async def test_people_found_in_motion_regions_only() -> None:
+    """Where things moved: the crops around motion blobs still show the people."""
+    assert cv2 is not None
+    greys, jpegs = await decode(FIXTURE, snapshot_size="original", snapshot_fps=1.0)
+    motion = MotionDetector(6)
+    results = [motion.process(frame.pixels) for frame in greys]
+    height, width = greys[-1].pixels.shape
+    regions = [
+        (b.x / width, b.y / height, b.width / width, b.height / height) for b in results[-1].blobs
+    ]
+    assert regions
+    detector = PersonDetector(cv2)
+    found = detector.detect(jpegs[-1].data, regions)
+    assert found
+    assert all(d.label == "person" for d in found)
+    # Nowhere to look: nothing is found, and nothing is computed.
+    assert detector.detect(jpegs[-1].data, []) == []
+    assert detector.detect(jpegs[-1].data, [(0.5, 0.5, 0.001, 0.001)]) == []

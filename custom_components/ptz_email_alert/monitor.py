@@ -152,7 +152,11 @@ class Analyser:
             and frame.time - self._last_object_check >= 1.0
         ):
             self._last_object_check = frame.time
-            labels = {found.label for found in self.objects.detect(latest_jpeg.data)}
+            regions = [
+                (b.x / width, b.y / height, b.width / width, b.height / height)
+                for b in result.blobs
+            ]
+            labels = {found.label for found in self.objects.detect(latest_jpeg.data, regions)}
             findings += [Finding(label) for label in sorted(labels & self.detections)]
         return findings
 
@@ -475,10 +479,10 @@ class CameraMonitor:
         )  # fmt: skip
         try:
             submission = await self.account.async_send(content, kind=KIND_ALERT)
+            record.message_id = submission.message_id
         except HomeAssistantError as err:
             LOGGER.warning("Alert email of camera %s was not sent: %s", self.name, err)
-            return record
-        record.message_id = submission.message_id
+        await self.hass.async_add_executor_job(self._apply_retention, record)
         return record
 
     async def _async_burst(self, count: int, start: float) -> list[bytes]:
@@ -519,6 +523,9 @@ class CameraMonitor:
         stamp = local.strftime("%H%M%S")
         for index, image in enumerate(record.images, start=1):
             (folder / f"{stamp}_{record.event_type}_{index}.jpg").write_bytes(image)
+
+    def _apply_retention(self, record: AlertRecord) -> None:
+        """Delete old pictures (executor; after the email is queued, so it never delays it)."""
         prune(
             self.evidence_folder,
             max_age=timedelta(
