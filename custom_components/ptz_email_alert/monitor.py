@@ -546,7 +546,7 @@ def prune(folder: Path, *, max_age: timedelta, max_bytes: int, now: datetime) ->
     files = sorted(folder.rglob("*.jpg"), key=lambda path: path.stat().st_mtime)
     oldest_kept = (now - max_age).timestamp()
     removed = [path for path in files if path.stat().st_mtime < oldest_kept]
-    kept = [path for path in files if path not in removed]
+    kept = files[len(removed) :]  # files are sorted by age: the removed ones come first
     total = sum(path.stat().st_size for path in kept)
     while kept and total > max_bytes:
         path = kept.pop(0)

@@ -160,13 +160,10 @@ class FfmpegSource:
         self._stopping = True
         process = self._process
         if process is not None and process.returncode is None:
-            process.terminate()
-            try:
-                async with asyncio.timeout(2):
-                    await process.wait()
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+            # A decoder has nothing to save, and ffmpeg ignores a first SIGTERM while it
+            # writes to pipes: kill it.
+            process.kill()
+            await process.wait()
 
     def _set_connected(self, connected: bool) -> None:
         if connected != self.connected:
@@ -175,6 +172,8 @@ class FfmpegSource:
 
     async def _run_once(self) -> bool:  # noqa: PLR0915
         """One ffmpeg run; True if it produced frames."""
+        if self._stopping:  # stopped during the back-off: do not start ffmpeg again
+            return False
         read_fd, write_fd = os.pipe()
         try:
             self._process = await asyncio.create_subprocess_exec(
