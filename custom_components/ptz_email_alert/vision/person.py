@@ -49,6 +49,9 @@ class PersonDetector:
     def __init__(self, cv2: ModuleType, *, min_confidence: float = 1.0, upscale: float = 1.5):
         """``upscale``: people far away are smaller than HOG's 64x128 window."""
         self._cv2 = cv2
+        # One thread: HOG on both cores starves Home Assistant's event loop on small machines;
+        # detection is rate limited anyway.
+        cv2.setNumThreads(1)
         self._hog: Any = cv2.HOGDescriptor()
         self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
         self.min_confidence = min_confidence
