@@ -417,8 +417,13 @@ class CameraMonitor:
         self._handle(Finding(event_type, new.name), self._stream_now())
 
     def _stream_now(self) -> float:
+        """Stream time of "now" for a trigger from outside the stream (a sensor, the action).
+
+        Just after the newest picture: that picture is the one from before the trigger, and the
+        burst continues with the pictures that arrive after it.
+        """
         latest = self.ring.latest
-        return latest.time if latest else 0.0
+        return latest.time + 1e-3 if latest else 0.0
 
     # Alerts --------------------------------------------------------------------------------
 
