@@ -37,7 +37,15 @@ from types import MappingProxyType, ModuleType
 from typing import Any
 
 import imageio_ffmpeg
-from outbox_flush import HOST, PASSWORD, USERNAME, LoopbackSmtp, machine, tls_contexts
+from outbox_flush import (
+    HOST,
+    PASSWORD,
+    USERNAME,
+    LoopbackSmtp,
+    machine,
+    tls_contexts,
+    write_docs,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 # Run as a plain script: the repo root, not bench/, must be importable.
@@ -964,21 +972,6 @@ def prose(results: Results) -> str:
     return " ".join(sentences)
 
 
-def write_docs(text: str) -> None:
-    """Replace our section of docs/benchmarks.md (append it if missing), keep the rest."""
-    current = (
-        DOCS.read_text()
-        if DOCS.exists()
-        else "# Benchmarks\n\nRun all benchmarks with `bench/run` (from the repository root).\n"
-    )
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1).rstrip() + "\n"
-    else:
-        updated = current.rstrip() + "\n\n" + text
-    DOCS.write_text(updated)
-
-
 # Main --------------------------------------------------------------------------------------
 
 
@@ -1047,7 +1040,7 @@ async def main() -> None:
     )
     text = section(results, dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
     print(text)
-    write_docs(text)
+    write_docs(text, SECTION)
     print(f"Wrote {DOCS.relative_to(REPO)}")
 
 

@@ -441,15 +441,15 @@ most 20 MB of message data in memory, whatever the length of the queue.
 """
 
 
-def write_docs(text: str) -> None:
-    """Replace our section of docs/benchmarks.md (create the file if needed), keep the rest."""
+def write_docs(text: str, section: str = SECTION) -> None:
+    """Replace one section of docs/benchmarks.md (add it, or the file, if missing)."""
     DOCS.parent.mkdir(exist_ok=True)
     current = (
         DOCS.read_text()
         if DOCS.exists()
         else "# Benchmarks\n\nRun all benchmarks with `bench/run` (from the repository root).\n"
     )
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
+    pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.M | re.S)
     if pattern.search(current):
         updated = pattern.sub(lambda _: text + "\n", current, count=1).rstrip() + "\n"
     else:

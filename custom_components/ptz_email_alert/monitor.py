@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -101,6 +102,11 @@ class AlertRecord:
     message_id: str | None = None
 
 
+def _object_detector(opencv: ModuleType, model: Any) -> PersonDetector | OnnxDetector:
+    """The model's detector when there is a model, else HOG for people."""
+    return OnnxDetector(opencv, str(model)) if model else PersonDetector(opencv)
+
+
 class Analyser:
     """Every detector of one camera; runs in the executor, one frame at a time."""
 
@@ -117,10 +123,12 @@ class Analyser:
             parse_zones(data.get(CONF_ZONES, "")) if "region_intrusion" in detections else []
         )
         self.tamper = TamperDetector() if "tamper" in detections else None
+        # Built on the first frame, in the executor: loading a model file is blocking I/O.
+        self._make_objects: Callable[[], PersonDetector | OnnxDetector] | None = None
         self.objects: PersonDetector | OnnxDetector | None = None
         if opencv is not None and detections & {"person", "vehicle"}:
             model = data.get(CONF_MODEL_PATH)
-            self.objects = OnnxDetector(opencv, str(model)) if model else PersonDetector(opencv)
+            self._make_objects = partial(_object_detector, opencv, model)
         self._last_object_check = -1e9
         self.reset_requested = False
 
@@ -131,6 +139,8 @@ class Analyser:
             self.reset_requested = False
             self.motion.reset()
             self.tracker = Tracker()
+        if self._make_objects is not None:
+            self.objects, self._make_objects = self._make_objects(), None
         findings: list[Finding] = []
         if self.tamper is not None and self.tamper.update(frame.pixels, frame.time):
             findings.append(Finding("tamper", self.tamper.active))
@@ -548,15 +558,23 @@ def evidence_root(hass: HomeAssistant) -> Path:
 
 def prune(folder: Path, *, max_age: timedelta, max_bytes: int, now: datetime) -> list[Path]:
     """Delete pictures older than ``max_age``, then the oldest until under ``max_bytes``."""
-    files = sorted(folder.rglob("*.jpg"), key=lambda path: path.stat().st_mtime)
+    # One stat per file, oldest first.
+    files = sorted(
+        (
+            (stat.st_mtime, stat.st_size, path)
+            for path in folder.rglob("*.jpg")
+            if (stat := path.stat())
+        ),
+        key=lambda item: item[0],
+    )
     oldest_kept = (now - max_age).timestamp()
-    removed = [path for path in files if path.stat().st_mtime < oldest_kept]
-    kept = files[len(removed) :]  # files are sorted by age: the removed ones come first
-    total = sum(path.stat().st_size for path in kept)
-    while kept and total > max_bytes:
-        path = kept.pop(0)
-        total -= path.stat().st_size
-        removed.append(path)
+    expired = sum(1 for mtime, _, _ in files if mtime < oldest_kept)
+    total = sum(size for _, size, _ in files[expired:])
+    cut = expired
+    while cut < len(files) and total > max_bytes:
+        total -= files[cut][1]
+        cut += 1
+    removed = [path for _, _, path in files[:cut]]
     for path in removed:
         path.unlink(missing_ok=True)
     for day in folder.iterdir():
