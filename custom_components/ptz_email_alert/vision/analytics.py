@@ -204,6 +204,9 @@ class TamperDetector:
 
     persist: float = 3.0
     learn_rate: float = 0.02
+    # Sabotage lasts seconds: one look a second finds it as surely as five, at a fifth the cost.
+    interval: float = 1.0
+    _last_look: float | None = None
     _edge_baseline: float | None = None
     _reference: NDArray[np.float32] | None = None
     _since: dict[TamperKind, float] = field(default_factory=dict)
@@ -211,6 +214,9 @@ class TamperDetector:
 
     def update(self, pixels: GreyPixels, time: float) -> TamperKind | None:
         """Returns the tamper kind once it has lasted ``persist`` seconds (else None)."""
+        if self._last_look is not None and time - self._last_look < self.interval:
+            return self.active
+        self._last_look = time
         frame = pixels.astype(np.float32)
         edges = _edge_map(frame)
         energy = _sharpness(frame)
