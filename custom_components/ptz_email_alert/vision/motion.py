@@ -148,8 +148,8 @@ class MotionDetector:
         # Learn slowly, and not where something moves (a person standing still stays visible).
         delta *= np.where(changed_pixels, self._slow_rate, self._rate)
         self._background += delta
-        if self._frames <= self.warmup_frames or not changed:
-            return MotionResult(changed=changed)
+        if self._frames <= self.warmup_frames or changed < self.sensitivity.min_area:
+            return MotionResult(changed=changed)  # too few changed pixels for any blob
         return MotionResult(blobs=self._blobs(changed_pixels), changed=changed)
 
     def _counted_pixels(self, shape: tuple[int, ...]) -> NDArray[np.bool_] | None:
