@@ -362,7 +362,7 @@ async def test_vehicle_from_an_onnx_model(
     assert hass.states.get(f"binary_sensor.{CAMERA}_vehicle").state == "on"  # type: ignore[union-attr]
 
 
-async def test_live_view_draws_zones_and_lines(
+async def test_live_view_draws_zones_lines_and_ignored_areas(
     hass: HomeAssistant, smtp_server: ServerFactory, tmp_path: Path
 ) -> None:
     hass.config.media_dirs = {"local": str(tmp_path / "media")}
@@ -375,6 +375,7 @@ async def test_live_view_draws_zones_and_lines(
         detections=["region_intrusion", "line_crossing"],
         zones="yard: 0.1,0.1 0.4,0.1 0.4,0.4 0.1,0.4",
         lines="gate: 0.7,0.2 0.7,0.9 both",
+        ignore_areas="tree: 0.5,0.05 0.9,0.05 0.9,0.15 0.5,0.15",
         draw_layout=True,
     )
     monitor = next(iter(entry.runtime_data.cameras.values()))
@@ -388,5 +389,7 @@ async def test_live_view_draws_zones_and_lines(
     assert red > 150 > green  # the line
     red, green, blue = picture.getpixel((int(0.25 * width), int(0.1 * height) + 1))  # type: ignore[misc]
     assert red > 150 and green > 120 and blue < 100  # the zone's yellow edge
+    red, green, blue = picture.getpixel((int(0.6 * width), int(0.05 * height) + 1))  # type: ignore[misc]
+    assert min(red, green, blue) > 120 and abs(red - blue) < 30  # the ignored area's grey edge
     red, green, blue = picture.getpixel((int(0.55 * width), int(0.6 * height)))  # type: ignore[misc]
     assert abs(red - green) < 20  # elsewhere: the grey picture

@@ -57,6 +57,10 @@ BASE = {
         ({"stream_url": "VIDEO", "detections": ["region_intrusion"]}, {"zones": "zones_required"}),
         ({"stream_url": "VIDEO", "lines": "gate: 0.5,0.1 2,1"}, {"lines": "invalid_lines"}),
         ({"stream_url": "VIDEO", "detections": ["line_crossing"]}, {"lines": "lines_required"}),
+        (
+            {"stream_url": "VIDEO", "ignore_areas": "tree: 0,0 0.3,0"},
+            {"ignore_areas": "invalid_ignore_areas"},
+        ),
         ({"stream_url": "VIDEO", "detections": ["vehicle"]}, {"detections": "vehicle_needs_model"}),
         (
             {"stream_url": "VIDEO", "detections": ["person"], "model_path": "/no/model.onnx"},

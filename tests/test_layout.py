@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from custom_components.ptz_email_alert.vision.analytics import Direction
-from custom_components.ptz_email_alert.vision.layout import LayoutError, parse_lines, parse_zones
+from custom_components.ptz_email_alert.vision.layout import (
+    LayoutError,
+    parse_areas,
+    parse_lines,
+    parse_zones,
+)
 
 
 def test_zones_and_lines_parse() -> None:
@@ -16,6 +21,10 @@ def test_zones_and_lines_parse() -> None:
     gate, fence = parse_lines("gate: 0.5,0.3 0.5,1 a_to_b\nfence: 0,0 1,0")
     assert (gate.direction, fence.direction) == (Direction.A_TO_B, Direction.BOTH)
     assert parse_zones("") == []
+    assert parse_areas("tree: 0,0 0.3,0 0.3,0.4\n\nflag: 0.9,0 1,0 1,0.2") == [
+        ("tree", ((0.0, 0.0), (0.3, 0.0), (0.3, 0.4))),
+        ("flag", ((0.9, 0.0), (1.0, 0.0), (1.0, 0.2))),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -38,3 +47,9 @@ def test_bad_zones(text: str) -> None:
 def test_bad_lines(text: str) -> None:
     with pytest.raises(LayoutError):
         parse_lines(text)
+
+
+@pytest.mark.parametrize("text", ["tree: 0,0 1,1", "tree 0,0 1,0 1,1", "tree: 0,0 1,0 1,1 @2"])
+def test_bad_areas(text: str) -> None:
+    with pytest.raises(LayoutError):
+        parse_areas(text)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from custom_components.ptz_email_alert.monitor import Analyser
 from custom_components.ptz_email_alert.vision.analytics import (
     Direction,
     Line,
@@ -19,6 +20,7 @@ from custom_components.ptz_email_alert.vision.analytics import (
     ZoneDetector,
 )
 from custom_components.ptz_email_alert.vision.frames import GreyFrame
+from custom_components.ptz_email_alert.vision.geometry import inside, polygon_mask
 from custom_components.ptz_email_alert.vision.motion import MotionDetector
 
 from .scenes import blur, decode, encode, scene, texture, view, with_box
@@ -72,14 +74,35 @@ async def test_no_motion_without_movement(tmp_path: Path, frame_at) -> None:  # 
     assert not any(motion_frames(greys, sensitivity=8))
 
 
-async def test_sensitivity_and_mask(tmp_path: Path) -> None:
+async def test_sensitivity_and_areas_to_ignore(tmp_path: Path) -> None:
     greys = await frames_of(tmp_path, 6, walk)
-    # A mask over the bottom half, where the person walks: nothing counts.
-    mask = np.zeros(greys[0].pixels.shape, dtype=bool)
-    mask[60:, :] = True
-    detector = MotionDetector(7, ignore_mask=mask)
+    # An area over the bottom two thirds, where the person walks: nothing counts.
+    road = ((0.0, 0.34), (1.0, 0.34), (1.0, 1.0), (0.0, 1.0))
+    detector = MotionDetector(7, ignore_areas=[road])
     assert not any(detector.process(frame.pixels).motion for frame in greys)
+    # The same through the camera's settings, as the user types them.
+    analyser = Analyser(
+        {"detections": ["motion"], "sensitivity": 7, "ignore_areas": "road: 0,0.34 1,0.34 1,1 0,1"},
+        None,
+    )
+    assert not any(analyser.analyse(frame, None) for frame in greys)
+    # An area elsewhere changes nothing.
+    sky = ((0.0, 0.0), (1.0, 0.0), (1.0, 0.2), (0.0, 0.2))
+    elsewhere = MotionDetector(7, ignore_areas=[sky])
+    assert sum(elsewhere.process(frame.pixels).motion for frame in greys) == sum(
+        motion_frames(greys, 7)
+    )
     assert sum(motion_frames(greys, 10)) >= sum(motion_frames(greys, 1))
+
+
+def test_polygon_mask_agrees_with_point_test() -> None:
+    triangle = ((0.1, 0.1), (0.9, 0.2), (0.4, 0.9))
+    mask = polygon_mask([triangle], 40, 30)
+    for row in range(30):
+        for column in range(40):
+            centre = ((column + 0.5) / 40, (row + 0.5) / 30)
+            assert mask[row, column] == inside(triangle, centre)
+    assert 0.2 < mask.mean() < 0.4
 
 
 def _tracks(greys: list[GreyFrame]):  # type: ignore[no-untyped-def]

@@ -51,4 +51,7 @@ class LiveCamera(PtzEmailAlertCameraEntity, Camera):
             return latest.data
         zones = [(zone.name, zone.polygon) for zone in self.monitor.analyser.zones.zones]
         lines = [(line.name, line.start, line.end) for line in self.monitor.analyser.lines.lines]
-        return await self.hass.async_add_executor_job(draw_layout, latest.data, zones, lines)
+        ignored = self.monitor.analyser.ignore_areas
+        return await self.hass.async_add_executor_job(
+            draw_layout, latest.data, zones, lines, ignored
+        )

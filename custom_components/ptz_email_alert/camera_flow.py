@@ -33,6 +33,7 @@ from .const import (
     CONF_DETECTIONS,
     CONF_DRAW_LAYOUT,
     CONF_EXTERNAL_TRIGGERS,
+    CONF_IGNORE_AREAS,
     CONF_LINES,
     CONF_MAX_EMAIL_KB,
     CONF_MODEL_PATH,
@@ -57,7 +58,7 @@ from .const import (
     SNAPSHOT_SIZES,
 )
 from .mail.alert import DEFAULT_SUBJECT_TEMPLATE
-from .vision.layout import LayoutError, parse_lines, parse_zones
+from .vision.layout import LayoutError, parse_areas, parse_lines, parse_zones
 from .vision.person import OnnxDetector, load_opencv
 
 PROBE_TIMEOUT = 20
@@ -116,6 +117,7 @@ def _schema() -> vol.Schema:
             vol.Optional(CONF_MODEL_PATH): TextSelector(),
             vol.Optional(CONF_ZONES): TextSelector(TextSelectorConfig(multiline=True)),
             vol.Optional(CONF_LINES): TextSelector(TextSelectorConfig(multiline=True)),
+            vol.Optional(CONF_IGNORE_AREAS): TextSelector(TextSelectorConfig(multiline=True)),
             vol.Required(CONF_DRAW_LAYOUT, default=False): BooleanSelector(),
             vol.Optional(CONF_EXTERNAL_TRIGGERS): EntitySelector(
                 EntitySelectorConfig(domain=["binary_sensor", "event"], multiple=True)
@@ -201,6 +203,10 @@ class CameraSubentryFlow(ConfigSubentryFlow):
             parse_lines(str(data.get(CONF_LINES, "")))
         except LayoutError:
             errors[CONF_LINES] = "invalid_lines"
+        try:
+            parse_areas(str(data.get(CONF_IGNORE_AREAS, "")))
+        except LayoutError:
+            errors[CONF_IGNORE_AREAS] = "invalid_ignore_areas"
         detections = set(data.get(CONF_DETECTIONS, []))
         if "region_intrusion" in detections and not data.get(CONF_ZONES):
             errors.setdefault(CONF_ZONES, "zones_required")

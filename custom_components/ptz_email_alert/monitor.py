@@ -38,6 +38,7 @@ from .const import (
     CONF_COOLDOWN,
     CONF_DETECTIONS,
     CONF_EXTERNAL_TRIGGERS,
+    CONF_IGNORE_AREAS,
     CONF_LINES,
     CONF_MAX_EMAIL_KB,
     CONF_MODEL_PATH,
@@ -74,7 +75,7 @@ from .vision.analytics import (
 from .vision.ffmpeg_source import FfmpegSource, SourceConfig
 from .vision.frames import GreyFrame, JpegFrame, JpegRing
 from .vision.jpeg import fit_to_budget, grey_from_jpeg
-from .vision.layout import parse_lines, parse_zones
+from .vision.layout import parse_areas, parse_lines, parse_zones
 from .vision.motion import MotionDetector
 from .vision.person import OnnxDetector, PersonDetector
 
@@ -114,7 +115,11 @@ class Analyser:
         """Build the detectors the camera asks for."""
         detections = set(data.get(CONF_DETECTIONS, ["motion"]))
         self.detections = detections
-        self.motion = MotionDetector(int(data.get(CONF_SENSITIVITY, DEFAULT_SENSITIVITY)))
+        self.ignore_areas = parse_areas(data.get(CONF_IGNORE_AREAS, ""))
+        self.motion = MotionDetector(
+            int(data.get(CONF_SENSITIVITY, DEFAULT_SENSITIVITY)),
+            ignore_areas=[polygon for _, polygon in self.ignore_areas],
+        )
         self.tracker = Tracker()
         self.lines = LineCrossingDetector(
             parse_lines(data.get(CONF_LINES, "")) if "line_crossing" in detections else []

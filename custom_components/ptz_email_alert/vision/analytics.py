@@ -17,9 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .frames import GreyPixels
+from .geometry import Point, inside
 from .motion import Blob
-
-type Point = tuple[float, float]
 
 
 @dataclass(slots=True)
@@ -148,16 +147,6 @@ class LineCrossingDetector:
                     self._reported.add((track.track_id, line.name))
                     crossings.append(Crossing(line.name, direction, track.track_id))
         return crossings
-
-
-def inside(polygon: Sequence[Point], point: Point) -> bool:
-    """Ray casting point-in-polygon."""
-    x, y = point
-    result = False
-    for (x1, y1), (x2, y2) in zip(polygon, [*polygon[1:], polygon[0]], strict=True):
-        if (y1 > y) != (y2 > y) and x < (x2 - x1) * (y - y1) / (y2 - y1) + x1:
-            result = not result
-    return result
 
 
 class ZoneDetector:

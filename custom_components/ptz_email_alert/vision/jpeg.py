@@ -69,8 +69,9 @@ def draw_layout(
     jpeg: bytes,
     zones: Sequence[tuple[str, Sequence[tuple[float, float]]]],
     lines: Sequence[tuple[str, tuple[float, float], tuple[float, float]]],
+    ignored: Sequence[tuple[str, Sequence[tuple[float, float]]]] = (),
 ) -> bytes:
-    """The picture with zones (yellow outlines) and lines (red, with a dot at the start) drawn.
+    """The picture with zones (yellow), lines (red, a dot at the start), ignored areas (grey).
 
     CPU work: run in an executor.
     """
@@ -78,6 +79,10 @@ def draw_layout(
     draw = ImageDraw.Draw(picture)
     width, height = picture.size
     thickness = max(2, width // 320)
+    for name, polygon in ignored:
+        points = [(x * width, y * height) for x, y in polygon]
+        draw.polygon(points, outline=(160, 160, 160), width=thickness)
+        draw.text((points[0][0] + 4, points[0][1] + 4), name, fill=(160, 160, 160))
     for name, polygon in zones:
         points = [(x * width, y * height) for x, y in polygon]
         draw.polygon(points, outline=(255, 214, 0), width=thickness)

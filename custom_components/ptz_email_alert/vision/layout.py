@@ -4,11 +4,13 @@ Zone: ``yard: 0.6,0.5 1,0.5 1,1 0.6,1`` (a polygon, fractions of the frame), opt
 ``@2`` at the end for the seconds something must stay inside (default 1).
 Line: ``gate: 0.5,0.3 0.5,1 a_to_b`` (start, end, then ``a_to_b``, ``b_to_a`` or ``both``).
 Side A is on your left when you walk from the start to the end.
+Area to ignore: ``tree: 0,0 0.3,0 0.3,0.4 0,0.4`` (a polygon; motion inside does not count).
 """
 
 from __future__ import annotations
 
-from .analytics import Direction, Line, Point, Zone
+from .analytics import Direction, Line, Zone
+from .geometry import Point
 
 
 class LayoutError(ValueError):
@@ -71,3 +73,17 @@ def parse_lines(text: str) -> list[Line]:
             raise LayoutError(f"Line {name} needs exactly 2 points")
         lines.append(Line(name, points[0], points[1], direction))
     return lines
+
+
+def parse_areas(text: str) -> list[tuple[str, tuple[Point, ...]]]:
+    """Areas where motion does not count, as (name, polygon); raises :class:`LayoutError`."""
+    areas = []
+    for raw in text.splitlines():
+        if not raw.strip():
+            continue
+        name, parts = _split(raw, "Area")
+        polygon = _points(parts, f"Area {name}")
+        if len(polygon) < 3:
+            raise LayoutError(f"Area {name} needs at least 3 points")
+        areas.append((name, polygon))
+    return areas

@@ -6,12 +6,14 @@ change treated as a light change) and Motion's light-switch handling; written fo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .frames import GreyPixels
+from .geometry import polygon_mask
 
 # Cell size of the coarse grid on which blobs are found (pixels of the detection frame).
 CELL = 8
@@ -85,14 +87,14 @@ class MotionDetector:
         self,
         sensitivity: int = 5,
         *,
-        ignore_mask: NDArray[np.bool_] | None = None,
+        ignore_areas: Sequence[Sequence[tuple[float, float]]] = (),
         learn_rate: float = 0.05,
         light_change_fraction: float = 0.45,
         warmup_frames: int = 5,
     ) -> None:
-        """``ignore_mask``: True where motion does not count (trees, a road), frame-sized."""
+        """``ignore_areas``: polygons (fractions of the frame) where motion does not count."""
         self.sensitivity = Sensitivity.of(sensitivity)
-        self.ignore_mask = ignore_mask
+        self.ignore_areas = [tuple(polygon) for polygon in ignore_areas]
         self.learn_rate = learn_rate
         self.light_change_fraction = light_change_fraction
         self.warmup_frames = warmup_frames
@@ -153,13 +155,11 @@ class MotionDetector:
         return MotionResult(blobs=self._blobs(changed_pixels), changed=changed)
 
     def _counted_pixels(self, shape: tuple[int, ...]) -> NDArray[np.bool_] | None:
-        """Where motion counts, binned like the frames (a cell counts unless mostly masked)."""
-        if self.ignore_mask is None:
+        """Where motion counts, at the binned frame's size; None: everywhere."""
+        if not self.ignore_areas:
             return None
-        masked = _bin2(self.ignore_mask.view(np.uint8)) >= 2
-        if masked.shape != shape:
-            return None
-        counted: NDArray[np.bool_] = ~masked
+        height, width = shape
+        counted: NDArray[np.bool_] = ~polygon_mask(self.ignore_areas, width, height)
         return counted
 
     def _blobs(self, changed_pixels: NDArray[np.bool_]) -> list[Blob]:
