@@ -28,6 +28,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 
+from .camera_http import CameraHttp
 from .scenes import ffmpeg_binary
 from .smtp_server import (
     PASSWORD,
@@ -73,6 +74,15 @@ async def smtp_server(
     factory = ServerFactory(certificates)
     yield factory
     await factory.stop_all()
+
+
+@pytest.fixture
+async def camera_http(socket_enabled: None) -> AsyncGenerator[CameraHttp]:
+    """A camera's HTTP snapshot endpoints on loopback."""
+    server = CameraHttp()
+    await server.start()
+    yield server
+    await server.stop()
 
 
 def entry_data(server: TestSmtpServer, **overrides: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 import io
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.ptz_email_alert.const import CONF_RECIPIENTS, DOMAIN, EVENT_ALERT
+from custom_components.ptz_email_alert.diagnostics import async_get_config_entry_diagnostics
 from custom_components.ptz_email_alert.monitor import prune
 from homeassistant.components import media_source
 from homeassistant.components.camera import Camera, async_get_image
@@ -36,6 +38,7 @@ from homeassistant.requirements import RequirementsNotFound
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 
+from .camera_http import CAMERA_PASSWORD, CameraHttp
 from .conftest import RECIPIENTS, SENDER, entry_data
 from .onnx_model import make_model
 from .scenes import STILL_TEXTURE, encode, scene, with_box
@@ -133,6 +136,41 @@ async def test_motion_sends_one_email_with_a_burst(
     monitor = next(iter(entry.runtime_data.cameras.values()))
     assert monitor.last_alert is not None
     assert monitor.last_alert.images[0] == pictures[0].get_content()
+
+
+async def test_full_resolution_pictures_are_kept_locally(
+    hass: HomeAssistant,
+    smtp_server: ServerFactory,
+    walking_video: Path,
+    tmp_path: Path,
+    camera_http: CameraHttp,
+) -> None:
+    hass.config.media_dirs = {"local": str(tmp_path / "media")}
+    server = await smtp_server("starttls")
+    entry = await setup_camera(hass, server, walking_video, snapshot_url=camera_http.url("/digest"))
+
+    (mail,) = await next_mail(server, 1)
+    # The email carries the stream's pictures, small for 4G links ...
+    attached = [
+        p.get_content() for p in mail.message.walk() if p.get_content_type() == "image/jpeg"
+    ]
+    assert len(attached) == 3
+    assert camera_http.picture not in attached
+    # ... and the camera's full-resolution pictures, taken during the burst, are kept locally.
+    (alert,) = [
+        task
+        for task in entry._background_tasks
+        if task.get_name() == "ptz_email_alert alert Front Gate"  # type: ignore[attr-defined]
+    ]
+    await alert
+    folder = tmp_path / "media" / DOMAIN / "front_gate"
+    full = sorted(folder.rglob("*_full.jpg"))
+    assert [path.name.split("_", 1)[1] for path in full] == [
+        "motion_1_full.jpg", "motion_2_full.jpg", "motion_3_full.jpg",
+    ]  # fmt: skip
+    assert all(path.read_bytes() == camera_http.picture for path in full)
+    assert len(list(folder.rglob("*.jpg"))) == 6
+    assert camera_http.requests == ["/digest"] * 3
 
 
 async def test_stream_drop_sends_offline_then_online(
@@ -393,3 +431,20 @@ async def test_live_view_draws_zones_lines_and_ignored_areas(
     assert min(red, green, blue) > 120 and abs(red - blue) < 30  # the ignored area's grey edge
     red, green, blue = picture.getpixel((int(0.55 * width), int(0.6 * height)))  # type: ignore[misc]
     assert abs(red - green) < 20  # elsewhere: the grey picture
+
+
+async def test_diagnostics_show_cameras_without_their_logins(
+    hass: HomeAssistant, smtp_server: ServerFactory, tmp_path: Path, camera_http: CameraHttp
+) -> None:
+    hass.config.media_dirs = {"local": str(tmp_path / "media")}
+    video = await encode(scene(2, lambda t: STILL_TEXTURE), tmp_path / "still.mp4")
+    server = await smtp_server("starttls")
+    entry = await setup_camera(hass, server, video, snapshot_url=camera_http.url("/digest"))
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert CAMERA_PASSWORD not in json.dumps(diagnostics)
+    (camera,) = diagnostics["cameras"]
+    assert camera["data"]["snapshot_url"] == "**REDACTED**"
+    assert camera["data"]["stream_url"] == "**REDACTED**"
+    assert camera["data"]["detections"] == ["motion"]
+    assert camera["armed"] is True
+    assert camera["last_alert"] is None

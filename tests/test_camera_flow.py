@@ -12,6 +12,7 @@ from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
+from .camera_http import CameraHttp
 from .onnx_model import make_model
 from .scenes import STILL_TEXTURE, encode, scene
 
@@ -61,6 +62,14 @@ BASE = {
             {"stream_url": "VIDEO", "ignore_areas": "tree: 0,0 0.3,0"},
             {"ignore_areas": "invalid_ignore_areas"},
         ),
+        (
+            {"stream_url": "VIDEO", "snapshot_url": "LOGIN_PAGE"},
+            {"snapshot_url": "cannot_read_snapshot"},
+        ),
+        (
+            {"stream_url": "VIDEO", "snapshot_url": "http://127.0.0.1:9/snapshot.jpg"},
+            {"snapshot_url": "cannot_read_snapshot"},
+        ),
         ({"stream_url": "VIDEO", "detections": ["vehicle"]}, {"detections": "vehicle_needs_model"}),
         (
             {"stream_url": "VIDEO", "detections": ["person"], "model_path": "/no/model.onnx"},
@@ -76,13 +85,18 @@ async def test_errors(
     hass: HomeAssistant,
     setup_entry: MockConfigEntry,
     video: Path,
+    camera_http: CameraHttp,
     change: dict[str, Any],
     errors: dict[str, str],
 ) -> None:
     result = await _start(hass, setup_entry)
     not_a_model = video.parent / "not-a-model.onnx"
     not_a_model.write_bytes(b"this is not ONNX")
-    paths = {"VIDEO": str(video), "NOT_A_MODEL": str(not_a_model)}
+    paths = {
+        "VIDEO": str(video),
+        "NOT_A_MODEL": str(not_a_model),
+        "LOGIN_PAGE": camera_http.url("/html"),
+    }
     form = {**BASE, **{k: paths.get(v, v) if isinstance(v, str) else v for k, v in change.items()}}
     result = await hass.config_entries.subentries.async_configure(result["flow_id"], form)
     assert result["type"] is FlowResultType.FORM
@@ -90,7 +104,7 @@ async def test_errors(
 
 
 async def test_add_and_change_a_camera(
-    hass: HomeAssistant, setup_entry: MockConfigEntry, video: Path
+    hass: HomeAssistant, setup_entry: MockConfigEntry, video: Path, camera_http: CameraHttp
 ) -> None:
     result = await _start(hass, setup_entry)
     form = {
@@ -100,6 +114,8 @@ async def test_add_and_change_a_camera(
         "model_path": str(make_model(video.parent / "model.onnx", [(8, 8, 4, 4, 2, 0.9)])),
         "zones": "yard: 0.6,0.5 1,0.5 1,1 0.6,1 @2",
         "lines": "gate: 0.5,0.3 0.5,1 a_to_b",
+        "ignore_areas": "tree: 0,0 0.3,0 0.3,0.4 0,0.4",
+        "snapshot_url": camera_http.url("/digest"),
     }
     result = await hass.config_entries.subentries.async_configure(result["flow_id"], form)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -107,6 +123,8 @@ async def test_add_and_change_a_camera(
     await hass.async_block_till_done()
     (subentry,) = setup_entry.subentries.values()
     assert subentry.data["zones"].startswith("yard:")
+    assert subentry.data["ignore_areas"].startswith("tree:")
+    assert camera_http.requests == ["/digest"]  # the flow read a picture before saving
     # The account reloaded with the camera: its entities exist.
     assert hass.states.get("binary_sensor.north_fence_region_intrusion") is not None
     assert hass.states.get("switch.north_fence_email_alerts") is not None

@@ -11,6 +11,7 @@ import voluptuous as vol
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.config_entries import ConfigSubentryFlow, SubentryFlowResult
 from homeassistant.const import CONF_NAME
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     BooleanSelector,
     EntitySelector,
@@ -55,9 +56,11 @@ from .const import (
     DEFAULT_RETENTION_MB,
     DEFAULT_SENSITIVITY,
     DETECTION_TYPES,
+    LOGGER,
     SNAPSHOT_SIZES,
 )
 from .mail.alert import DEFAULT_SUBJECT_TEMPLATE
+from .snapshot import SnapshotError, async_fetch_snapshot, redact_url
 from .vision.layout import LayoutError, parse_areas, parse_lines, parse_zones
 from .vision.person import OnnxDetector, load_opencv
 
@@ -228,4 +231,12 @@ class CameraSubentryFlow(ConfigSubentryFlow):
                 errors[CONF_STREAM_URL] = "cannot_read_stream"
         elif self.hass.states.get(str(data[CONF_CAMERA_ENTITY])) is None:
             errors[CONF_CAMERA_ENTITY] = "camera_not_found"
+        if snapshot_url := data.get(CONF_SNAPSHOT_URL):
+            try:
+                await async_fetch_snapshot(
+                    async_get_clientsession(self.hass), str(snapshot_url), within=10
+                )
+            except SnapshotError as err:
+                LOGGER.info("Snapshot URL %s: %s", redact_url(str(snapshot_url)), err)
+                errors[CONF_SNAPSHOT_URL] = "cannot_read_snapshot"
         return errors

@@ -9,9 +9,11 @@ from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
 from .account import PtzEmailAlertConfigEntry
-from .const import CONF_RECIPIENTS, CONF_SENDER
+from .const import CONF_RECIPIENTS, CONF_SENDER, CONF_SNAPSHOT_URL, CONF_STREAM_URL
 
 TO_REDACT = {CONF_PASSWORD, CONF_USERNAME, CONF_SENDER, CONF_RECIPIENTS}
+# Camera URLs carry the camera's login.
+CAMERA_TO_REDACT = {CONF_STREAM_URL, CONF_SNAPSHOT_URL}
 
 
 async def async_get_config_entry_diagnostics(
@@ -36,6 +38,22 @@ async def async_get_config_entry_diagnostics(
             "last": account.last_heartbeat.isoformat() if account.last_heartbeat else None,
             "missed": account.heartbeat_missed,
         },
+        "cameras": [
+            {
+                "data": async_redact_data(dict(monitor.data), CAMERA_TO_REDACT),
+                "connected": monitor.connected,
+                "armed": monitor.armed,
+                "last_alert": None
+                if monitor.last_alert is None
+                else {
+                    "time": monitor.last_alert.time.isoformat(),
+                    "event_type": monitor.last_alert.event_type,
+                    "snapshots": len(monitor.last_alert.images),
+                    "queued": monitor.last_alert.message_id is not None,
+                },
+            }
+            for monitor in entry.runtime_data.cameras.values()
+        ],
         "last_success": account.last_success.isoformat() if account.last_success else None,
         "last_error": None
         if last_error is None

@@ -27,6 +27,7 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_call_later, async_track_state_change_event
 from homeassistant.util import dt as dt_util, slugify
 
@@ -48,6 +49,7 @@ from .const import (
     CONF_RETENTION_MB,
     CONF_SENSITIVITY,
     CONF_SNAPSHOT_SIZE,
+    CONF_SNAPSHOT_URL,
     CONF_STREAM_URL,
     CONF_SUBJECT_TEMPLATE,
     CONF_ZONES,
@@ -66,6 +68,7 @@ from .const import (
     LOGGER,
 )
 from .mail.alert import DEFAULT_SUBJECT_TEMPLATE, alert_content, event_title, render_subject
+from .snapshot import SnapshotError, async_fetch_snapshot, redact_url
 from .vision.analytics import (
     LineCrossingDetector,
     TamperDetector,
@@ -212,6 +215,7 @@ class CameraMonitor:
         self._source: FfmpegSource | None = None
         self._ffmpeg = ffmpeg_binary
         self._hold_timers: dict[str, CALLBACK_TYPE] = {}
+        self._snapshot_failing = False
 
     # Life cycle ----------------------------------------------------------------------------
 
@@ -465,6 +469,11 @@ class CameraMonitor:
             if burst is not None
             else int(self.data.get(CONF_BURST_COUNT) or DEFAULT_BURST.get(event_type, 3))
         )
+        full_resolution: asyncio.Task[list[bytes]] | None = None
+        if (snapshot_url := self.data.get(CONF_SNAPSHOT_URL)) and count > 0:
+            full_resolution = self.hass.async_create_task(
+                self._async_full_resolution(str(snapshot_url), count), eager_start=True
+            )
         images = await self._async_burst(
             count, self._stream_now() if trigger_time is None else trigger_time
         )
@@ -502,8 +511,40 @@ class CameraMonitor:
             record.message_id = submission.message_id
         except HomeAssistantError as err:
             LOGGER.warning("Alert email of camera %s was not sent: %s", self.name, err)
+        if full_resolution is not None:
+            # Only kept locally: the email has gone with the stream's (smaller) pictures.
+            full = await full_resolution
+            await self.hass.async_add_executor_job(self._save_evidence, record, full, "full")
         await self.hass.async_add_executor_job(self._apply_retention, record)
         return record
+
+    async def _async_full_resolution(self, url: str, count: int) -> list[bytes]:
+        """Pictures from the snapshot URL at the burst interval, while the burst runs."""
+        interval = float(self.data.get(CONF_BURST_INTERVAL, DEFAULT_BURST_INTERVAL))
+        session = async_get_clientsession(self.hass)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        pictures: list[bytes] = []
+        for index in range(count):
+            if (wait := started + index * interval - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            try:
+                pictures.append(
+                    await async_fetch_snapshot(session, url, within=max(2.0, 2 * interval))
+                )
+            except SnapshotError as err:
+                if not self._snapshot_failing:
+                    LOGGER.warning(
+                        "Camera %s: no full-resolution picture from %s: %s. The alert keeps "
+                        "the stream's pictures; check the snapshot URL in the camera's settings",
+                        self.name, redact_url(url), err,
+                    )  # fmt: skip
+                self._snapshot_failing = True
+                return pictures
+        if self._snapshot_failing:
+            LOGGER.info("Camera %s: full-resolution pictures work again", self.name)
+            self._snapshot_failing = False
+        return pictures
 
     async def _async_burst(self, count: int, start: float) -> list[bytes]:
         """The pre-trigger picture (if asked) and pictures at the burst interval."""
@@ -535,14 +576,17 @@ class CameraMonitor:
         """``<media>/ptz_email_alert/<camera>/``: browsable in the media browser."""
         return evidence_root(self.hass) / slugify(self.name)
 
-    def _save_evidence(self, record: AlertRecord) -> None:
+    def _save_evidence(
+        self, record: AlertRecord, images: list[bytes] | None = None, suffix: str = ""
+    ) -> None:
         """Keep the pictures locally, like a camera's SD card (runs in the executor)."""
         local = dt_util.as_local(record.time)
         folder = self.evidence_folder / local.strftime("%Y-%m-%d")
         folder.mkdir(parents=True, exist_ok=True)
         stamp = local.strftime("%H%M%S")
-        for index, image in enumerate(record.images, start=1):
-            (folder / f"{stamp}_{record.event_type}_{index}.jpg").write_bytes(image)
+        suffix = f"_{suffix}" if suffix else ""
+        for index, image in enumerate(record.images if images is None else images, start=1):
+            (folder / f"{stamp}_{record.event_type}_{index}{suffix}.jpg").write_bytes(image)
 
     def _apply_retention(self, record: AlertRecord) -> None:
         """Delete old pictures (executor; after the email is queued, so it never delays it)."""

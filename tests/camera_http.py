@@ -1,0 +1,115 @@
+"""A camera's HTTP snapshot endpoint on loopback (aiohttp): open, basic, digest (MD5, SHA-256).
+
+The digest check is written from the server's side of RFC 7616, independently of the client.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+import hashlib
+import io
+import re
+import secrets
+
+from aiohttp import web
+import numpy as np
+from PIL import Image
+
+CAMERA_USER, CAMERA_PASSWORD = "admin", "s3cret-Camera"
+REALM = "IP Camera(C1234)"
+
+
+def full_resolution_jpeg() -> bytes:
+    """A 1920x1080 JPEG, as a camera's main stream would give."""
+    pixels = np.random.default_rng(7).integers(0, 255, (1080, 1920), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
+
+
+class CameraHttp:
+    """Snapshot endpoints: ``/open``, ``/basic``, ``/digest``, ``/sha256``, ``/html``."""
+
+    def __init__(self) -> None:
+        self.picture = full_resolution_jpeg()
+        self.requests: list[str] = []  # paths of the requests that got a picture
+        self.authorizations: list[str] = []  # every Authorization header seen
+        self._nonce = secrets.token_hex(8)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/open", self._open)
+        app.router.add_get("/basic", self._basic)
+        app.router.add_get("/digest", self._digest("MD5"))
+        app.router.add_get("/sha256", self._digest("SHA-256"))
+        app.router.add_get("/html", self._html)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def url(self, path: str, login: str | None = f"{CAMERA_USER}:{CAMERA_PASSWORD}") -> str:
+        return f"http://{login + '@' if login else ''}127.0.0.1:{self.port}{path}"
+
+    def _picture(self, request: web.Request) -> web.Response:
+        self.requests.append(request.path)
+        return web.Response(body=self.picture, content_type="image/jpeg")
+
+    async def _open(self, request: web.Request) -> web.Response:
+        return self._picture(request)
+
+    async def _html(self, request: web.Request) -> web.Response:
+        return web.Response(text="<html>login</html>", content_type="text/html")
+
+    async def _basic(self, request: web.Request) -> web.Response:
+        header = request.headers.get("Authorization", "")
+        if header:
+            self.authorizations.append(header)
+        expected = base64.b64encode(f"{CAMERA_USER}:{CAMERA_PASSWORD}".encode()).decode()
+        if header != f"Basic {expected}":
+            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": f'Basic realm="{REALM}"'})
+        return self._picture(request)
+
+    def _digest(self, algorithm: str) -> Callable[[web.Request], object]:
+        hash_function = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}[algorithm]
+
+        def h(text: str) -> str:
+            return hash_function(text.encode()).hexdigest()
+
+        async def handler(request: web.Request) -> web.Response:
+            header = request.headers.get("Authorization", "")
+            if header:
+                self.authorizations.append(header)
+            fields = {}
+            if header.startswith("Digest "):
+                for key, quoted, plain in re.findall(r'(\w+)=(?:"([^"]*)"|([^\s,]+))', header):
+                    fields[key] = quoted or plain
+            if fields:
+                secret = h(f"{fields['username']}:{REALM}:{CAMERA_PASSWORD}")
+                request_hash = h(f"GET:{request.path_qs}")
+                expected = h(
+                    f"{secret}:{self._nonce}:{fields.get('nc')}:{fields.get('cnonce')}:auth:"
+                    f"{request_hash}"
+                )
+                if (
+                    fields.get("response") == expected
+                    and fields.get("username") == CAMERA_USER
+                    and fields.get("uri") == request.path_qs
+                    and fields.get("opaque") == "0paque"
+                ):
+                    return self._picture(request)
+            challenge = (
+                f'Digest realm="{REALM}", qop="auth,auth-int", nonce="{self._nonce}", '
+                f'opaque="0paque", algorithm={algorithm}, stale=FALSE'
+            )
+            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": challenge})
+
+        return handler
