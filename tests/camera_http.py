@@ -34,6 +34,7 @@ class CameraHttp:
     def __init__(self) -> None:
         self.picture = full_resolution_jpeg()
         self.requests: list[str] = []  # paths of the requests that got a picture
+        self.open_fails = False  # /open answers 503, as a camera that is rebooting
         self.authorizations: list[str] = []  # every Authorization header seen
         self._nonce = secrets.token_hex(8)
         self._runner: web.AppRunner | None = None
@@ -64,6 +65,8 @@ class CameraHttp:
         return web.Response(body=self.picture, content_type="image/jpeg")
 
     async def _open(self, request: web.Request) -> web.Response:
+        if self.open_fails:
+            raise web.HTTPServiceUnavailable
         return self._picture(request)
 
     async def _html(self, request: web.Request) -> web.Response:

@@ -448,3 +448,37 @@ async def test_diagnostics_show_cameras_without_their_logins(
     assert camera["data"]["detections"] == ["motion"]
     assert camera["armed"] is True
     assert camera["last_alert"] is None
+
+
+async def test_failing_snapshot_url_keeps_the_alert(
+    hass: HomeAssistant,
+    smtp_server: ServerFactory,
+    walking_video: Path,
+    tmp_path: Path,
+    camera_http: CameraHttp,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hass.config.media_dirs = {"local": str(tmp_path / "media")}
+    server = await smtp_server("starttls")
+    camera_http.open_fails = True
+    entry = await setup_camera(
+        hass, server, walking_video, detections=["tamper"], snapshot_url=camera_http.url("/open")
+    )
+    monitor = next(iter(entry.runtime_data.cameras.values()))
+    folder = tmp_path / "media" / DOMAIN / "front_gate"
+
+    await monitor.async_alert("motion", burst=1, force=True)
+    await monitor.async_alert("motion", burst=1, force=True)
+    mails = await next_mail(server, 2)
+    assert all(mail.message["Subject"] == "Front Gate – Motion Detected" for mail in mails)
+    assert not list(folder.rglob("*_full.jpg"))
+    assert len(list(folder.rglob("*_motion_1.jpg"))) == 2  # both alerts' pictures kept
+    warnings = [r for r in caplog.records if "no full-resolution picture" in r.getMessage()]
+    assert len(warnings) == 1  # once per outage, not once per alert
+    assert "HTTP 503" in warnings[0].getMessage()
+    assert CAMERA_PASSWORD not in caplog.text
+
+    camera_http.open_fails = False
+    await monitor.async_alert("motion", burst=1, force=True)
+    assert len(list(folder.rglob("*_full.jpg"))) == 1
+    assert "full-resolution pictures work again" in caplog.text

@@ -583,7 +583,8 @@ class CameraMonitor:
         local = dt_util.as_local(record.time)
         folder = self.evidence_folder / local.strftime("%Y-%m-%d")
         folder.mkdir(parents=True, exist_ok=True)
-        stamp = local.strftime("%H%M%S")
+        # Milliseconds too: two forced alerts in one second must not overwrite each other.
+        stamp = f"{local:%H%M%S}-{local.microsecond // 1000:03d}"
         suffix = f"_{suffix}" if suffix else ""
         for index, image in enumerate(record.images if images is None else images, start=1):
             (folder / f"{stamp}_{record.event_type}_{index}{suffix}.jpg").write_bytes(image)
