@@ -9,6 +9,7 @@ sent to a camera that asked for digest.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import os
 import re
@@ -119,5 +120,8 @@ def _answer(challenge: str, username: str, password: str, target: URL) -> dict[s
             )
         }
     if scheme == "basic":
-        return {"Authorization": aiohttp.BasicAuth(username, password).encode()}
+        # Built by hand: aiohttp.BasicAuth is deprecated in the newest aiohttp, not yet replaced
+        # in the oldest supported one.
+        login = base64.b64encode(f"{username}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {login}"}
     raise SnapshotError("the camera asks for a login this integration cannot give")
