@@ -126,6 +126,9 @@ class Behaviour:
     data_reply: str | None = None  # reply after the message body
     drop_in_data: bool = False  # hang up after "354", while the client sends the body
     offer_auth: bool = True  # advertise AUTH at all
+    # DATA waits for this event before it answers (a server slow to take the body): the test
+    # learns from ``TestSmtpServer.data_started`` that a message is in flight, then sets it.
+    hold_data: asyncio.Event | None = None
 
 
 @dataclass(slots=True)
@@ -167,6 +170,9 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if (hold := self._server.behaviour.hold_data) is not None:
+            self._server.data_started.set()
+            await hold.wait()
         if reply := self._server.behaviour.data_reply:
             return reply
         login = session.auth_data
@@ -227,6 +233,7 @@ class TestSmtpServer:
         self.behaviour = behaviour
         self.received: list[ReceivedMessage] = []
         self.message_received = asyncio.Event()
+        self.data_started = asyncio.Event()
         self.connections = 0
         self.transports: list[asyncio.BaseTransport] = []
         self.host = "127.0.0.1"
@@ -305,6 +312,8 @@ class StallingServer:
     def __init__(self) -> None:
         self.host = "127.0.0.1"
         self.port = 0
+        self.connected = asyncio.Event()  # a client connected (clear it to wait for the next)
+        self.hangups: list[asyncio.Event] = []  # one per connection, set when the client hangs up
         self._server: asyncio.Server | None = None
         self._transports: list[asyncio.BaseTransport] = []
 
@@ -315,6 +324,16 @@ class StallingServer:
         class _Silent(asyncio.Protocol):
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
                 owner._transports.append(transport)
+                self.hangup = asyncio.Event()
+                owner.hangups.append(self.hangup)
+                owner.connected.set()
+
+            def eof_received(self) -> bool:
+                self.hangup.set()
+                return False
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                self.hangup.set()
 
         self._server = await asyncio.get_running_loop().create_server(_Silent, self.host, 0)
         self.port = self._server.sockets[0].getsockname()[1]

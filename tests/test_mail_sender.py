@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 
 import pytest
@@ -296,3 +297,33 @@ async def test_unknown_host_is_dns(socket_enabled: None, unknown_host: str) -> N
     with pytest.raises(SmtpError) as err:
         await verify_login(_settings(host=unknown_host, port=587, encryption=Encryption.STARTTLS))
     assert err.value.cause is FailureCause.DNS
+
+
+@pytest.mark.parametrize("phase", ["connecting", "greeting", "probe"])
+async def test_cancelled_send_hangs_up(smtp_server: ServerFactory, phase: str) -> None:
+    """An unload or reload during an alert cancels the send: no connection may stay open.
+
+    ``connecting``: cancelled while the TCP connection is being made (the server accepts it
+    afterwards); ``greeting``: while waiting for the server's first words; ``probe``: after the
+    grace time, while a second connection tries TLS.
+    """
+    server = await smtp_server.stalling()
+    settings = _settings(
+        host=server.host, port=server.port, encryption=Encryption.STARTTLS, timeout=60
+    )
+    sending = asyncio.ensure_future(send_messages(settings, [_message()]))  # type: ignore[list-item]
+    if phase == "connecting":
+        for _ in range(3):  # let the send start its connection (yields, no time passes)
+            await asyncio.sleep(0)
+    else:
+        await server.connected.wait()
+    if phase == "probe":
+        server.connected.clear()
+        await server.connected.wait()
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    await server.connected.wait()
+    async with asyncio.timeout(5):  # a guard only: each hang-up is an event
+        for hangup in server.hangups:
+            await hangup.wait()

@@ -8,8 +8,10 @@ import contextlib
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from enum import StrEnum
+import functools
 import ssl
 import time
+from typing import Any
 
 import aiosmtplib
 
@@ -141,16 +143,20 @@ class SmtpSession:
         )
 
     async def _connect(self) -> None:
+        # The connect runs as its own task (the implicit-TLS probe races it), so a cancellation
+        # or failure here must end it too: a task left behind would keep its socket open until
+        # its own timeout, and its exception would never be retrieved.
         connect = asyncio.ensure_future(self._client.connect())
-        if self.settings.encryption is Encryption.SSL:
-            await connect
-            return
-        done, _ = await asyncio.wait({connect}, timeout=GREETING_GRACE)
-        if done:
-            connect.result()
-            return
-        probe = asyncio.ensure_future(_speaks_implicit_tls(self.settings))
+        probe: asyncio.Future[bool] | None = None
         try:
+            if self.settings.encryption is Encryption.SSL:
+                await connect
+                return
+            done, _ = await asyncio.wait({connect}, timeout=GREETING_GRACE)
+            if done:
+                connect.result()
+                return
+            probe = asyncio.ensure_future(_speaks_implicit_tls(self.settings))
             await asyncio.wait({connect, probe}, return_when=asyncio.FIRST_COMPLETED)
             if not connect.done() and await probe:
                 raise SmtpError(
@@ -162,21 +168,42 @@ class SmtpSession:
             await connect
         finally:
             for task in (probe, connect):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await task
+                if task is not None:
+                    await _cancel_and_wait(task)
+
+
+async def _cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` if it still runs and wait until it has cleaned up.
+
+    Its own outcome no longer matters (the caller already has one), so it is retrieved here;
+    a cancellation of the caller while it waits still propagates.
+    """
+    if not task.done():
+        task.cancel()
+        await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()
+
+
+@functools.cache
+def _probe_context() -> ssl.SSLContext:
+    """The no-verify client context of the implicit-TLS probe, built once.
+
+    Only the handshake matters (no certificate is checked and none is loaded, so building it
+    reads no files); one shared context saves building one for every connection.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 async def _speaks_implicit_tls(settings: SmtpSettings) -> bool:
     """True if a TLS handshake succeeds on the port (so it is an implicit-TLS port)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
     try:
         async with asyncio.timeout(settings.timeout):
             _, writer = await asyncio.open_connection(
-                settings.host, settings.port, ssl=context, server_hostname=settings.host
+                settings.host, settings.port, ssl=_probe_context(), server_hostname=settings.host
             )
     except (OSError, TimeoutError, ssl.SSLError):
         return False
