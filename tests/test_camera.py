@@ -25,7 +25,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.ptz_email_alert.const import CONF_RECIPIENTS, DOMAIN, EVENT_ALERT
 from custom_components.ptz_email_alert.diagnostics import async_get_config_entry_diagnostics
-from custom_components.ptz_email_alert.monitor import prune
+from custom_components.ptz_email_alert.vision.retention import prune
 from homeassistant.components import media_source
 from homeassistant.components.camera import Camera, async_get_image
 from homeassistant.config_entries import ConfigSubentryData
@@ -217,7 +217,7 @@ async def test_disarmed_camera_sends_nothing_but_trigger_does(
     )
     monitor = next(iter(entry.runtime_data.cameras.values()))
     assert monitor.armed is False
-    record = await monitor.async_alert("motion")
+    record = await monitor.alerts.async_alert("motion")
     assert record is None  # disarmed: detection goes on, email does not
 
     await hass.services.async_call(
@@ -290,7 +290,7 @@ async def test_person_detection_without_opencv_raises_a_repair(
     Installing a package from PyPI cannot happen in a test: the installer is replaced by one
     that fails as it does on Home Assistant OS, and OpenCV is made unimportable.
     """
-    import custom_components.ptz_email_alert as integration
+    import custom_components.ptz_email_alert.opencv_support as integration
 
     async def no_install(*args: Any) -> None:
         raise RequirementsNotFound(DOMAIN, ["opencv-python-headless"])
@@ -298,7 +298,9 @@ async def test_person_detection_without_opencv_raises_a_repair(
     monkeypatch.setattr(integration, "load_opencv", lambda: None)
     monkeypatch.setattr(integration, "async_process_requirements", no_install)
     server = await smtp_server("starttls")
-    await setup_camera(hass, server, walking_video, detections=["motion", "person"])
+    entry = await setup_camera(hass, server, walking_video, detections=["motion", "person"])
+    assert entry.runtime_data.opencv_loading is not None
+    await entry.runtime_data.opencv_loading
     issue = ir.async_get(hass).async_get_issue(DOMAIN, "opencv_missing")
     assert issue is not None
     assert issue.translation_placeholders == {"camera": "Front Gate"}
@@ -467,8 +469,8 @@ async def test_failing_snapshot_url_keeps_the_alert(
     monitor = next(iter(entry.runtime_data.cameras.values()))
     folder = tmp_path / "media" / DOMAIN / "front_gate"
 
-    await monitor.async_alert("motion", burst=1, force=True)
-    await monitor.async_alert("motion", burst=1, force=True)
+    await monitor.alerts.async_alert("motion", burst=1, force=True)
+    await monitor.alerts.async_alert("motion", burst=1, force=True)
     mails = await next_mail(server, 2)
     assert all(mail.message["Subject"] == "Front Gate – Motion Detected" for mail in mails)
     assert not list(folder.rglob("*_full.jpg"))
@@ -479,6 +481,6 @@ async def test_failing_snapshot_url_keeps_the_alert(
     assert CAMERA_PASSWORD not in caplog.text
 
     camera_http.open_fails = False
-    await monitor.async_alert("motion", burst=1, force=True)
+    await monitor.alerts.async_alert("motion", burst=1, force=True)
     assert len(list(folder.rglob("*_full.jpg"))) == 1
     assert "full-resolution pictures work again" in caplog.text

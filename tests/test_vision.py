@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from custom_components.ptz_email_alert.monitor import Analyser
+from custom_components.ptz_email_alert.vision.analyser import Analyser, AnalyserConfig
 from custom_components.ptz_email_alert.vision.analytics import (
     Direction,
     Line,
@@ -82,8 +82,7 @@ async def test_sensitivity_and_areas_to_ignore(tmp_path: Path) -> None:
     assert not any(detector.process(frame.pixels).motion for frame in greys)
     # The same through the camera's settings, as the user types them.
     analyser = Analyser(
-        {"detections": ["motion"], "sensitivity": 7, "ignore_areas": "road: 0,0.34 1,0.34 1,1 0,1"},
-        None,
+        AnalyserConfig(sensitivity=7, ignore_areas="road: 0,0.34 1,0.34 1,1 0,1")
     )
     assert not any(analyser.analyse(frame, None) for frame in greys)
     # An area elsewhere changes nothing.

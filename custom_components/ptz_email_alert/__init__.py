@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from types import ModuleType
+import asyncio
+from functools import partial
 
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
-from homeassistant.requirements import RequirementsNotFound, async_process_requirements
 
-from .account import MailAccount, PtzEmailAlertConfigEntry, PtzEmailAlertData
-from .const import CONF_DETECTIONS, DOMAIN, LOGGER, OPENCV_REQUIREMENT, SUBENTRY_CAMERA
-from .monitor import CameraMonitor, opencv_missing_issue
+from .account import MailAccount
+from .camera_runtime import CameraRuntime
+from .const import DOMAIN, SUBENTRY_CAMERA
+from .heartbeat import Heartbeat
+from .opencv_support import async_load_opencv
+from .runtime_data import PtzEmailAlertConfigEntry, PtzEmailAlertData
 from .services import async_setup_services
 from .storage import OutboxFiles
-from .vision.person import load_opencv
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -42,48 +44,60 @@ async def async_setup_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry
 
     The mail server is not contacted before setup finishes: an unreachable server must not keep
     the account from loading (mail waits in the outbox); a refused login found when sending
-    starts reauth. Mail left in the outbox by a previous run is sent in the background.
+    starts reauth. Mail left in the outbox by a previous run goes out first, in the background;
+    OpenCV (which may need installing) is loaded after everything else has started.
     """
     account = MailAccount(hass, entry)
-    entry.runtime_data = PtzEmailAlertData(account=account)
+    data = PtzEmailAlertData(
+        account=account, heartbeat=Heartbeat(hass, entry, account, partial(_lines, entry))
+    )
+    entry.runtime_data = data
     entry.async_on_unload(account.async_stop)
+    entry.async_on_unload(data.heartbeat.async_stop)
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
-    cameras = [s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_CAMERA]
-    if cameras:
-        opencv = None
-        if any(
-            {"person", "vehicle"} & set(camera.data.get(CONF_DETECTIONS, [])) for camera in cameras
-        ):
-            opencv = await _async_load_opencv(hass, [c.title for c in cameras])
-        binary = get_ffmpeg_manager(hass).binary
-        for subentry in cameras:
-            entry.runtime_data.cameras[subentry.subentry_id] = CameraMonitor(
-                hass, entry, subentry, binary, opencv
+    await account.async_start()
+    data.heartbeat.async_start()
+    binary = get_ffmpeg_manager(hass).binary
+    for subentry in entry.subentries.values():
+        if subentry.subentry_type == SUBENTRY_CAMERA:
+            data.cameras[subentry.subentry_id] = CameraRuntime(
+                hass, entry, subentry, account, binary
             )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    await account.async_start()
-    for monitor in entry.runtime_data.cameras.values():
-        entry.async_on_unload(monitor.async_stop)
-        await monitor.async_start()
+    for camera in data.cameras.values():
+        entry.async_on_unload(camera.async_stop)
+        await camera.async_start()
+    if wanting := [c for c in data.cameras.values() if c.settings.wants_objects]:
+        data.opencv_loading = entry.async_create_background_task(
+            hass, _async_enable_objects(hass, wanting), f"{DOMAIN} load OpenCV"
+        )
     return True
 
 
-async def _async_load_opencv(hass: HomeAssistant, cameras: list[str]) -> ModuleType | None:
-    """OpenCV for person detection: installed now if missing; else a repair, and the rest runs."""
-    opencv = await hass.async_add_executor_job(load_opencv)
-    if opencv is None:
-        try:
-            await async_process_requirements(hass, DOMAIN, [OPENCV_REQUIREMENT])
-        except RequirementsNotFound:
-            LOGGER.warning("OpenCV could not be installed: person detection is off")
-        opencv = await hass.async_add_executor_job(load_opencv)
-    if opencv is None:
-        opencv_missing_issue(hass, ", ".join(cameras))
-    return opencv
+def _lines(entry: PtzEmailAlertConfigEntry) -> list[str]:
+    """One status line per camera, for the heartbeat email."""
+    lines = []
+    for camera in entry.runtime_data.cameras.values():
+        alert = camera.last_alert
+        last = f"last alert {alert.time:%Y-%m-%d %H:%M} UTC" if alert else "no alert yet"
+        state = "streaming" if camera.connected else "NO PICTURES"
+        armed = "alerts on" if camera.armed else "alerts off"
+        lines.append(f"{camera.name}: {state}, {armed}, {last}")
+    return lines
+
+
+async def _async_enable_objects(hass: HomeAssistant, cameras: list[CameraRuntime]) -> None:
+    """Person/vehicle detection starts once OpenCV is there (installing it can take minutes)."""
+    opencv = await async_load_opencv(hass, [camera.name for camera in cameras])
+    for camera in cameras:
+        camera.set_opencv(opencv)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry) -> bool:
-    """Unload an account; its outbox stays on disk."""
+    """Unload an account; bursts in progress are queued first; the outbox stays on disk."""
+    await asyncio.gather(
+        *(camera.async_finish_alerts() for camera in entry.runtime_data.cameras.values())
+    )
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import voluptuous as vol
 
@@ -25,8 +25,6 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import (
     async_call_later,
-    async_track_time_change,
-    async_track_time_interval,
 )
 from homeassistant.util import dt as dt_util
 from homeassistant.util.ssl import client_context, client_context_no_verify
@@ -34,14 +32,10 @@ from homeassistant.util.ssl import client_context, client_context_no_verify
 from .const import (
     CONF_ENCRYPTION,
     CONF_FALLBACK_NOTIFY,
-    CONF_HEARTBEAT_GRACE,
-    CONF_HEARTBEAT_INTERVAL,
-    CONF_HEARTBEAT_TIME,
     CONF_OUTBOX_MAX_AGE,
     CONF_RECIPIENTS,
     CONF_RETRY_DELAYS,
     CONF_SENDER,
-    DEFAULT_HEARTBEAT_GRACE_MINUTES,
     DEFAULT_OUTBOX_MAX_AGE_HOURS,
     DEFAULT_RETRY_DELAYS,
     DEFAULT_TIMEOUT,
@@ -49,12 +43,7 @@ from .const import (
     EVENT_DELIVERED,
     EVENT_DELIVERY_FAILED,
     EVENT_DROPPED,
-    EVENT_HEARTBEAT_MISSED,
     GMAIL_APP_PASSWORD_URL,
-    HEARTBEAT_DAILY,
-    HEARTBEAT_INTERVALS,
-    HEARTBEAT_OFF,
-    KIND_HEARTBEAT,
     KIND_MESSAGE,
     KIND_TEST,
     LOGGER,
@@ -78,9 +67,6 @@ from .mail import (
     send_messages,
 )
 from .storage import OutboxFiles
-
-if TYPE_CHECKING:
-    from .monitor import CameraMonitor
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +106,17 @@ def _login_issue_key(cause: FailureCause) -> str:
     return "login_refused"
 
 
+_UNREACHABLE = frozenset(
+    {
+        FailureCause.DNS,
+        FailureCause.REFUSED,
+        FailureCause.TIMEOUT,
+        FailureCause.TLS,
+        FailureCause.DISCONNECTED,
+    }
+)
+
+
 class MailAccount:
     """Everything one account does at runtime; entities read it and subscribe to it."""
 
@@ -146,12 +143,10 @@ class MailAccount:
                 * 3600,
             ),
         )
-        self.last_heartbeat: datetime | None = None
-        self.heartbeat_missed = False
-        self._heartbeat_due: datetime | None = None
-        self._cancel_heartbeat_check: CALLBACK_TYPE | None = None
         self._listeners: list[CALLBACK_TYPE] = []
-        self._unsubscribe: list[CALLBACK_TYPE] = []
+        self._delivered_listeners: list[Callable[[OutboxItem], None]] = []
+        # Log when the server goes away and when it is back, not at every attempt.
+        self._unreachable_logged = False
 
     # Properties read by entities -----------------------------------------------------------
 
@@ -184,20 +179,13 @@ class MailAccount:
     # Life cycle ----------------------------------------------------------------------------
 
     async def async_start(self) -> None:
-        """Load the outbox (and send what a previous run left), start the heartbeat."""
+        """Load the outbox (and send what a previous run left)."""
         await self.outbox.async_load()
-        self._start_heartbeat()
 
     @callback
     def async_stop(self) -> None:
         """Stop timers; queued mail stays on disk."""
         self.outbox.close()
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe.clear()
-        if self._cancel_heartbeat_check:
-            self._cancel_heartbeat_check()
-            self._cancel_heartbeat_check = None
 
     @callback
     def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
@@ -206,7 +194,14 @@ class MailAccount:
         return lambda: self._listeners.remove(listener)
 
     @callback
-    def _notify_listeners(self) -> None:
+    def async_add_delivered_listener(self, listener: Callable[[OutboxItem], None]) -> CALLBACK_TYPE:
+        """Call ``listener`` with each item the server accepted."""
+        self._delivered_listeners.append(listener)
+        return lambda: self._delivered_listeners.remove(listener)
+
+    @callback
+    def async_notify_listeners(self) -> None:
+        """Tell the entities that something visible changed."""
         for listener in list(self._listeners):
             listener()
 
@@ -236,17 +231,7 @@ class MailAccount:
         pass leaves it queued for retries. Raises a translated error when the message cannot be
         built or the server refuses it for good.
         """
-        to = list(recipients) if recipients else self.recipients
-        try:
-            # MIME and base64 work for attachments is CPU: keep it off the event loop.
-            raw = await self.hass.async_add_executor_job(_build_raw, content, self.sender, to)
-        except InvalidAddressError as err:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="invalid_recipient",
-                translation_placeholders={"address": err.address or "(none)"},
-            ) from err
-        first = await self.outbox.async_enqueue(raw, kind=kind, subject=content.subject)
+        raw, first = await self._async_enqueue(content, recipients, kind)
         # Wait for the first attempt, within what a connection may take; the item stays queued.
         await asyncio.wait({first}, timeout=self.settings.timeout * 2 + 10)
         if not first.done() or first.cancelled():
@@ -262,6 +247,41 @@ class MailAccount:
             )
         return Submission(raw.message_id, None, outcome)
 
+    async def async_queue(
+        self,
+        content: EmailContent,
+        recipients: Sequence[str] | None = None,
+        *,
+        kind: str = KIND_MESSAGE,
+    ) -> str:
+        """Queue one message durably and return its Message-ID; sending goes on without us."""
+        raw, _first = await self._async_enqueue(content, recipients, kind)
+        return raw.message_id
+
+    async def _async_enqueue(
+        self, content: EmailContent, recipients: Sequence[str] | None, kind: str
+    ) -> tuple[RawMessage, asyncio.Future[SendResult | SmtpError]]:
+        to = list(recipients) if recipients else self.recipients
+        try:
+            # MIME and base64 work for attachments is CPU: keep it off the event loop.
+            raw = await self.hass.async_add_executor_job(_build_raw, content, self.sender, to)
+        except InvalidAddressError as err:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="invalid_recipient",
+                translation_placeholders={"address": err.address or "(none)"},
+            ) from err
+        try:
+            first = await self.outbox.async_enqueue(raw, kind=kind, subject=content.subject)
+        except OSError as err:
+            # The outbox folder cannot be written (disk full, read-only): say so, clearly.
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="outbox_not_writable",
+                translation_placeholders={"error": str(err.strerror or err)},
+            ) from err
+        return raw, first
+
     async def async_send_test_email(self) -> Submission:
         """Send a short test message to the account's recipients."""
         now = dt_util.now()
@@ -275,106 +295,15 @@ class MailAccount:
         )
         return await self.async_send(content, kind=KIND_TEST)
 
-    # Heartbeat -----------------------------------------------------------------------------
-
-    def _start_heartbeat(self) -> None:
-        choice = self.entry.options.get(CONF_HEARTBEAT_INTERVAL, HEARTBEAT_OFF)
-        if choice in HEARTBEAT_INTERVALS:
-            self._unsubscribe.append(
-                async_track_time_interval(
-                    self.hass,
-                    self._heartbeat_tick,
-                    timedelta(hours=HEARTBEAT_INTERVALS[choice]),
-                    cancel_on_shutdown=True,
-                )
-            )
-        elif choice == HEARTBEAT_DAILY:
-            at = dt_util.parse_time(str(self.entry.options.get(CONF_HEARTBEAT_TIME, "08:00:00")))
-            assert at is not None  # validated by the options flow
-            self._unsubscribe.append(
-                async_track_time_change(
-                    self.hass,
-                    self._heartbeat_tick,
-                    hour=at.hour,
-                    minute=at.minute,
-                    second=at.second,
-                )
-            )
-
-    @callback
-    def _heartbeat_tick(self, now: datetime) -> None:
-        self._spawn(self._async_heartbeat_quietly(now))
-
-    async def _async_heartbeat_quietly(self, due: datetime) -> None:
-        try:
-            await self.async_send_heartbeat(due)
-        except HomeAssistantError as err:
-            LOGGER.warning("Heartbeat email of %s was not sent: %s", self.entry.title, err)
-
-    async def async_send_heartbeat(self, due: datetime | None = None) -> Submission:
-        """Send a heartbeat now; it is missed if not accepted within the grace time."""
-        due = due or dt_util.utcnow()
-        self._heartbeat_due = due
-        if self._cancel_heartbeat_check:
-            self._cancel_heartbeat_check()
-        grace = float(self.entry.options.get(CONF_HEARTBEAT_GRACE, DEFAULT_HEARTBEAT_GRACE_MINUTES))
-        self._cancel_heartbeat_check = async_call_later(
-            self.hass,
-            max(0.0, (due + timedelta(minutes=grace) - dt_util.utcnow()).total_seconds()),
-            HassJob(self._check_heartbeat, cancel_on_shutdown=True),
-        )
-        return await self.async_send(self._heartbeat_content(due), kind=KIND_HEARTBEAT)
-
-    def _heartbeat_content(self, due: datetime) -> EmailContent:
-        outbox = self.outbox
-        last = self.last_success
-        lines = [
-            "PTZ Email Alert is running and can send email.",
-            "",
-            f"Account: {self.entry.title} via {self.server}",
-            f"Time: {dt_util.as_local(due):%Y-%m-%d %H:%M:%S %Z}",
-            f"Outbox: {outbox.pending_count} waiting, {outbox.failed_count} failed "
-            f"({outbox.total_bytes // 1024} KB)",
-            f"Failed deliveries so far: {outbox.failed_total}",
-            f"Last email accepted: {dt_util.as_local(last):%Y-%m-%d %H:%M:%S} " if last else
-            "Last email accepted: none yet",
-            "Cameras: none configured on this account yet.",
-        ]  # fmt: skip
-        return EmailContent(subject=f"Heartbeat – {self.entry.title}", text="\n".join(lines))
-
-    @callback
-    def _check_heartbeat(self, _now: datetime) -> None:
-        self._cancel_heartbeat_check = None
-        due = self._heartbeat_due
-        if due is None or (self.last_heartbeat is not None and self.last_heartbeat >= due):
-            return
-        self.heartbeat_missed = True
-        LOGGER.warning(
-            "Heartbeat of %s due at %s was not accepted by %s in time",
-            self.entry.title,
-            due.isoformat(),
-            self.server,
-        )
-        self.hass.bus.async_fire(
-            EVENT_HEARTBEAT_MISSED,
-            {"entry_id": self.entry.entry_id, "due": due.isoformat(), "server": self.server},
-        )
-        self._spawn(
-            self._async_fallback(
-                f"Heartbeat missed: {self.entry.title}",
-                f"The heartbeat email due at {dt_util.as_local(due):%H:%M} was not accepted by "
-                f"{self.server}. Email alerts may not be arriving.",
-            )
-        )
-        self._notify_listeners()
-
     # Outbox observer -----------------------------------------------------------------------
 
     def on_delivered(self, item: OutboxItem, result: SendResult) -> None:
-        """Fire the delivered event; a delivered heartbeat clears a missed one."""
-        if item.kind == KIND_HEARTBEAT:
-            self.last_heartbeat = dt_util.utcnow()
-            self.heartbeat_missed = False
+        """Fire the delivered event and tell the listeners (the heartbeat is one)."""
+        if self._unreachable_logged:
+            self._unreachable_logged = False
+            LOGGER.info("%s accepts mail again", self.server)
+        for listener in list(self._delivered_listeners):
+            listener(item)
         ir.async_delete_issue(self.hass, DOMAIN, self._login_issue_id)
         self.hass.bus.async_fire(
             EVENT_DELIVERED,
@@ -389,9 +318,19 @@ class MailAccount:
         )
 
     def on_attempt_failed(self, item: OutboxItem, error: SmtpError) -> None:
-        """Log each failed attempt once; a refused login starts reauth and a repair issue."""
-        LOGGER.warning(
-            "Email %r (%s, attempt %d) was not accepted by %s: %s (code %s): %s",
+        """Log what went wrong; a refused login starts reauth and a repair issue.
+
+        A server that cannot be reached is logged once when it goes away and once when it is
+        back (mail waits in the outbox meanwhile); a message it refuses is logged each time.
+        """
+        unreachable = error.cause in _UNREACHABLE
+        if unreachable and self._unreachable_logged:
+            log = LOGGER.debug
+        else:
+            log = LOGGER.warning
+            self._unreachable_logged |= unreachable
+        log(
+            "Email %r (%s, attempt %d) was not accepted by %s: %s (code %s): %s%s",
             item.subject,
             item.message_id,
             item.attempts,
@@ -399,6 +338,7 @@ class MailAccount:
             error.kind.value,
             error.code if error.code is not None else "-",
             error.detail,
+            "; mail waits in the outbox and is retried" if unreachable else "",
         )
         if error.cause in AUTH_CAUSES:
             self.entry.async_start_reauth(self.hass)
@@ -443,7 +383,7 @@ class MailAccount:
             },
         )
         self._spawn(
-            self._async_fallback(
+            self.async_fallback(
                 f"Email not delivered: {self.entry.title}",
                 f"{item.subject!r} could not be sent via {self.server} "
                 f"({error.kind.value}: {error.detail}).",
@@ -466,13 +406,13 @@ class MailAccount:
 
     def on_changed(self) -> None:
         """Refresh the entities."""
-        self._notify_listeners()
+        self.async_notify_listeners()
 
     @property
     def _login_issue_id(self) -> str:
         return f"login_{self.entry.entry_id}"
 
-    async def _async_fallback(self, title: str, message: str) -> None:
+    async def async_fallback(self, title: str, message: str) -> None:
         """Tell the user another way (a phone push) when mail cannot."""
         target = str(self.entry.options.get(CONF_FALLBACK_NOTIFY) or "")
         if not target:
@@ -494,14 +434,3 @@ class MailAccount:
                 )
         except (HomeAssistantError, vol.Invalid) as err:
             LOGGER.warning("Fallback notification via %s failed: %s", target, err)
-
-
-@dataclass(slots=True)
-class PtzEmailAlertData:
-    """Runtime objects of one account (``entry.runtime_data``)."""
-
-    account: MailAccount
-    cameras: dict[str, CameraMonitor] = field(default_factory=dict)  # by subentry id
-
-
-type PtzEmailAlertConfigEntry = ConfigEntry[PtzEmailAlertData]

@@ -14,9 +14,9 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .account import MailAccount, PtzEmailAlertConfigEntry
+from .camera_runtime import CameraRuntime
 from .entity import PtzEmailAlertAccountEntity, PtzEmailAlertCameraEntity, add_camera_entities
-from .monitor import CameraMonitor
+from .runtime_data import PtzEmailAlertConfigEntry, PtzEmailAlertData
 
 PARALLEL_UPDATES = 0
 
@@ -25,7 +25,7 @@ PARALLEL_UPDATES = 0
 class AccountBinarySensorDescription(BinarySensorEntityDescription):
     """How to read one problem flag from the account."""
 
-    is_on_fn: Callable[[MailAccount], bool]
+    is_on_fn: Callable[[PtzEmailAlertData], bool]
 
 
 BINARY_SENSORS: tuple[AccountBinarySensorDescription, ...] = (
@@ -34,14 +34,14 @@ BINARY_SENSORS: tuple[AccountBinarySensorDescription, ...] = (
         translation_key="delivery_problem",
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
-        is_on_fn=lambda account: account.outbox.has_problem,
+        is_on_fn=lambda data: data.account.outbox.has_problem,
     ),
     AccountBinarySensorDescription(
         key="heartbeat_missed",
         translation_key="heartbeat_missed",
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
-        is_on_fn=lambda account: account.heartbeat_missed,
+        is_on_fn=lambda data: data.heartbeat.missed,
     ),
 )
 
@@ -78,7 +78,7 @@ class AccountBinarySensor(PtzEmailAlertAccountEntity, BinarySensorEntity):
     @property
     def is_on(self) -> bool:
         """True while there is a problem."""
-        return self.entity_description.is_on_fn(self.account)
+        return self.entity_description.is_on_fn(self.runtime)
 
 
 DETECTION_DEVICE_CLASSES = {
@@ -95,7 +95,7 @@ class DetectionBinarySensor(PtzEmailAlertCameraEntity, BinarySensorEntity):
     """On while a detection of one type is held (10 s after the last one)."""
 
     def __init__(
-        self, entry: PtzEmailAlertConfigEntry, monitor: CameraMonitor, detection: str
+        self, entry: PtzEmailAlertConfigEntry, monitor: CameraRuntime, detection: str
     ) -> None:
         """One sensor per enabled detection."""
         super().__init__(entry, monitor, detection)
@@ -116,7 +116,7 @@ class StreamBinarySensor(PtzEmailAlertCameraEntity, BinarySensorEntity):
     _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
     _attr_entity_category = EntityCategory.DIAGNOSTIC
 
-    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraMonitor) -> None:
+    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraRuntime) -> None:
         """The stream sensor of ``monitor``."""
         super().__init__(entry, monitor, "stream")
 

@@ -11,8 +11,8 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .account import MailAccount, PtzEmailAlertConfigEntry
 from .entity import PtzEmailAlertAccountEntity
+from .runtime_data import PtzEmailAlertConfigEntry, PtzEmailAlertData
 
 PARALLEL_UPDATES = 1
 
@@ -21,7 +21,7 @@ PARALLEL_UPDATES = 1
 class AccountButtonDescription(ButtonEntityDescription):
     """What pressing the button does."""
 
-    press_fn: Callable[[MailAccount], Awaitable[Any]]
+    press_fn: Callable[[PtzEmailAlertData], Awaitable[Any]]
 
 
 BUTTONS: tuple[AccountButtonDescription, ...] = (
@@ -29,13 +29,13 @@ BUTTONS: tuple[AccountButtonDescription, ...] = (
         key="send_test_email",
         translation_key="send_test_email",
         entity_category=EntityCategory.DIAGNOSTIC,
-        press_fn=lambda account: account.async_send_test_email(),
+        press_fn=lambda data: data.account.async_send_test_email(),
     ),
     AccountButtonDescription(
         key="send_heartbeat",
         translation_key="send_heartbeat",
         entity_category=EntityCategory.DIAGNOSTIC,
-        press_fn=lambda account: account.async_send_heartbeat(),
+        press_fn=lambda data: data.heartbeat.async_send(),
     ),
 )
 
@@ -63,4 +63,4 @@ class AccountButton(PtzEmailAlertAccountEntity, ButtonEntity):
 
     async def async_press(self) -> None:
         """Send (through the outbox: a failure is retried and reported by the sensors)."""
-        await self.entity_description.press_fn(self.account)
+        await self.entity_description.press_fn(self.runtime)

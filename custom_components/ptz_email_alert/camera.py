@@ -6,10 +6,10 @@ from homeassistant.components.camera import Camera
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .account import PtzEmailAlertConfigEntry
+from .camera_runtime import CameraRuntime
 from .const import CONF_DRAW_LAYOUT
 from .entity import PtzEmailAlertCameraEntity, add_camera_entities
-from .monitor import CameraMonitor
+from .runtime_data import PtzEmailAlertConfigEntry
 from .vision.jpeg import draw_layout
 
 PARALLEL_UPDATES = 0
@@ -30,7 +30,7 @@ class LiveCamera(PtzEmailAlertCameraEntity, Camera):
     _attr_translation_key = "live"
     _attr_frame_interval = 0.5
 
-    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraMonitor) -> None:
+    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraRuntime) -> None:
         """The live view of ``monitor``."""
         PtzEmailAlertCameraEntity.__init__(self, entry, monitor, "live")
         Camera.__init__(self)

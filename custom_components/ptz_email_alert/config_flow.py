@@ -37,7 +37,7 @@ from homeassistant.helpers.selector import (
 )
 from homeassistant.util import dt as dt_util
 
-from .account import PtzEmailAlertConfigEntry, smtp_settings
+from .account import smtp_settings
 from .camera_flow import CameraSubentryFlow
 from .const import (
     CONF_ENCRYPTION,
@@ -74,6 +74,7 @@ from .mail import (
     normalize_addresses,
     verify_login,
 )
+from .runtime_data import PtzEmailAlertConfigEntry
 
 # Where each failure is shown in the form, and under which error key.
 _FORM_ERRORS: dict[FailureCause, tuple[str, str]] = {

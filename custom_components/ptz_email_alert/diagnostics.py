@@ -8,8 +8,8 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .account import PtzEmailAlertConfigEntry
 from .const import CONF_RECIPIENTS, CONF_SENDER, CONF_SNAPSHOT_URL, CONF_STREAM_URL
+from .runtime_data import PtzEmailAlertConfigEntry
 
 TO_REDACT = {CONF_PASSWORD, CONF_USERNAME, CONF_SENDER, CONF_RECIPIENTS}
 # Camera URLs carry the camera's login.
@@ -21,6 +21,7 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """Return diagnostics for an account."""
     account = entry.runtime_data.account
+    heartbeat = entry.runtime_data.heartbeat
     last_error = account.last_error
     return {
         "data": async_redact_data(dict(entry.data), TO_REDACT),
@@ -35,8 +36,8 @@ async def async_get_config_entry_diagnostics(
         },
         "delivery_log": [attempt.as_dict() for attempt in account.outbox.delivery_log],
         "heartbeat": {
-            "last": account.last_heartbeat.isoformat() if account.last_heartbeat else None,
-            "missed": account.heartbeat_missed,
+            "last": heartbeat.last.isoformat() if heartbeat.last else None,
+            "missed": heartbeat.missed,
         },
         "cameras": [
             {

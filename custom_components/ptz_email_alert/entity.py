@@ -9,11 +9,11 @@ from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .account import PtzEmailAlertConfigEntry
 from .const import CONF_PROVIDER, DOMAIN
+from .runtime_data import PtzEmailAlertConfigEntry
 
 if TYPE_CHECKING:
-    from .monitor import CameraMonitor
+    from .camera_runtime import CameraRuntime
 
 
 class PtzEmailAlertAccountEntity(Entity):
@@ -24,6 +24,7 @@ class PtzEmailAlertAccountEntity(Entity):
 
     def __init__(self, entry: PtzEmailAlertConfigEntry, key: str) -> None:
         """Set unique id and device from the entry."""
+        self.runtime = entry.runtime_data
         self.account = entry.runtime_data.account
         self._attr_unique_id = f"{entry.entry_id}_{key}"
         self._attr_device_info = DeviceInfo(
@@ -46,7 +47,7 @@ class PtzEmailAlertCameraEntity(Entity):
     _attr_has_entity_name = True
     _attr_should_poll = False
 
-    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraMonitor, key: str) -> None:
+    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraRuntime, key: str) -> None:
         """Set unique id and device from the camera subentry."""
         self.monitor = monitor
         subentry_id = monitor.subentry.subentry_id
@@ -68,7 +69,7 @@ class PtzEmailAlertCameraEntity(Entity):
 def add_camera_entities(
     entry: PtzEmailAlertConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
-    create: Callable[[CameraMonitor], Iterable[Entity]],
+    create: Callable[[CameraRuntime], Iterable[Entity]],
 ) -> None:
     """Add the entities ``create`` makes for each camera, under the camera's subentry."""
     for subentry_id, monitor in entry.runtime_data.cameras.items():

@@ -6,9 +6,10 @@ from homeassistant.components.event import EventDeviceClass, EventEntity
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .account import PtzEmailAlertConfigEntry
+from .camera_runtime import CameraRuntime
 from .entity import PtzEmailAlertCameraEntity, add_camera_entities
-from .monitor import CameraMonitor, Finding
+from .runtime_data import PtzEmailAlertConfigEntry
+from .vision.analyser import Finding
 
 PARALLEL_UPDATES = 0
 
@@ -28,7 +29,7 @@ class DetectionEvent(PtzEmailAlertCameraEntity, EventEntity):
     _attr_translation_key = "detection"
     _attr_device_class = EventDeviceClass.MOTION
 
-    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraMonitor) -> None:
+    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraRuntime) -> None:
         """Event types: the camera's detections, and external triggers."""
         super().__init__(entry, monitor, "detection")
         self._attr_event_types = [*monitor.detections, "external"]

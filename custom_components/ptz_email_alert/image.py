@@ -8,9 +8,9 @@ from homeassistant.components.image import ImageEntity
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .account import PtzEmailAlertConfigEntry
+from .camera_runtime import CameraRuntime
 from .entity import PtzEmailAlertCameraEntity, add_camera_entities
-from .monitor import CameraMonitor
+from .runtime_data import PtzEmailAlertConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -31,7 +31,7 @@ class LastAlertImage(PtzEmailAlertCameraEntity, ImageEntity):
     _attr_content_type = "image/jpeg"
 
     def __init__(
-        self, hass: HomeAssistant, entry: PtzEmailAlertConfigEntry, monitor: CameraMonitor
+        self, hass: HomeAssistant, entry: PtzEmailAlertConfigEntry, monitor: CameraRuntime
     ) -> None:
         """The image of ``monitor``."""
         PtzEmailAlertCameraEntity.__init__(self, entry, monitor, "last_alert")

@@ -16,7 +16,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.util import raise_if_invalid_path
 
 from .const import DOMAIN
-from .monitor import evidence_root
+from .evidence import evidence_root
 
 
 async def async_get_media_source(hass: HomeAssistant) -> MediaSource:

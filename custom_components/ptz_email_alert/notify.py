@@ -6,10 +6,10 @@ from homeassistant.components.notify import NotifyEntity, NotifyEntityFeature
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .account import PtzEmailAlertConfigEntry
 from .const import DEFAULT_SUBJECT
 from .entity import PtzEmailAlertAccountEntity
 from .mail import EmailContent
+from .runtime_data import PtzEmailAlertConfigEntry
 
 PARALLEL_UPDATES = 0
 

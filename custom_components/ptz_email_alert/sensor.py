@@ -17,10 +17,10 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .account import MailAccount, PtzEmailAlertConfigEntry
+from .camera_runtime import CameraRuntime
 from .entity import PtzEmailAlertAccountEntity, PtzEmailAlertCameraEntity, add_camera_entities
 from .mail import ErrorKind
-from .monitor import CameraMonitor
+from .runtime_data import PtzEmailAlertConfigEntry, PtzEmailAlertData
 
 PARALLEL_UPDATES = 0
 
@@ -29,11 +29,12 @@ PARALLEL_UPDATES = 0
 class AccountSensorDescription(SensorEntityDescription):
     """How to read one sensor from the account."""
 
-    value_fn: Callable[[MailAccount], str | int | datetime | None]
-    attributes_fn: Callable[[MailAccount], dict[str, Any]] | None = None
+    value_fn: Callable[[PtzEmailAlertData], str | int | datetime | None]
+    attributes_fn: Callable[[PtzEmailAlertData], dict[str, Any]] | None = None
 
 
-def _last_error_attributes(account: MailAccount) -> dict[str, Any]:
+def _last_error_attributes(data: PtzEmailAlertData) -> dict[str, Any]:
+    account = data.account
     error = account.last_error
     return {
         "code": error.code if error else None,
@@ -50,8 +51,8 @@ SENSORS: tuple[AccountSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[kind.value for kind in ErrorKind],
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda account: (
-            account.last_error.kind.value if account.last_error else ErrorKind.NONE.value
+        value_fn=lambda data: (
+            data.account.last_error.kind.value if data.account.last_error else ErrorKind.NONE.value
         ),
         attributes_fn=_last_error_attributes,
     ),
@@ -60,24 +61,24 @@ SENSORS: tuple[AccountSensorDescription, ...] = (
         translation_key="last_success",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda account: account.last_success,
+        value_fn=lambda data: data.account.last_success,
     ),
     AccountSensorDescription(
         key="failed_deliveries",
         translation_key="failed_deliveries",
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda account: account.outbox.failed_total,
+        value_fn=lambda data: data.account.outbox.failed_total,
     ),
     AccountSensorDescription(
         key="outbox",
         translation_key="outbox",
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda account: account.outbox.pending_count,
-        attributes_fn=lambda account: {
-            "bytes": account.outbox.total_bytes,
-            "failed": account.outbox.failed_count,
+        value_fn=lambda data: data.account.outbox.pending_count,
+        attributes_fn=lambda data: {
+            "bytes": data.account.outbox.total_bytes,
+            "failed": data.account.outbox.failed_count,
         },
     ),
     AccountSensorDescription(
@@ -85,7 +86,7 @@ SENSORS: tuple[AccountSensorDescription, ...] = (
         translation_key="last_heartbeat",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda account: account.last_heartbeat,
+        value_fn=lambda data: data.heartbeat.last,
     ),
 )
 
@@ -117,14 +118,14 @@ class AccountSensor(PtzEmailAlertAccountEntity, SensorEntity):
     @property
     def native_value(self) -> str | int | datetime | None:
         """The current value."""
-        return self.entity_description.value_fn(self.account)
+        return self.entity_description.value_fn(self.runtime)
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
         """Details, where the description has them."""
         if self.entity_description.attributes_fn is None:
             return None
-        return self.entity_description.attributes_fn(self.account)
+        return self.entity_description.attributes_fn(self.runtime)
 
 
 class LastAlertSensor(PtzEmailAlertCameraEntity, SensorEntity):
@@ -133,7 +134,7 @@ class LastAlertSensor(PtzEmailAlertCameraEntity, SensorEntity):
     _attr_translation_key = "last_alert"
     _attr_device_class = SensorDeviceClass.TIMESTAMP
 
-    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraMonitor) -> None:
+    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraRuntime) -> None:
         """The last-alert sensor of ``monitor``."""
         super().__init__(entry, monitor, "last_alert")
 

@@ -18,10 +18,10 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, entity_registry as er
 from homeassistant.util import dt as dt_util
 
-from .account import PtzEmailAlertConfigEntry, PtzEmailAlertData
+from .camera_runtime import CameraRuntime
 from .const import DOMAIN
 from .mail import Attachment, EmailContent
-from .monitor import CameraMonitor
+from .runtime_data import PtzEmailAlertConfigEntry, PtzEmailAlertData
 
 SERVICE_SEND_EMAIL = "send_email"
 SERVICE_TRIGGER = "trigger"
@@ -72,7 +72,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
 
     async def _trigger(call: ServiceCall) -> None:
         for monitor in _monitors_for(hass, call.data["entity_id"]):
-            await monitor.async_alert(call.data[ATTR_EVENT_TYPE], force=True)
+            await monitor.async_trigger(call.data[ATTR_EVENT_TYPE])
 
     hass.services.async_register(DOMAIN, SERVICE_TRIGGER, _trigger, schema=TRIGGER_SCHEMA)
 
@@ -203,7 +203,7 @@ async def _read_file(hass: HomeAssistant, path: Path, source: str) -> Attachment
     return Attachment(path.name, content)
 
 
-def _monitors_for(hass: HomeAssistant, entity_ids: list[str]) -> list[CameraMonitor]:
+def _monitors_for(hass: HomeAssistant, entity_ids: list[str]) -> list[CameraRuntime]:
     """The cameras behind entities of this integration (any entity of the camera device)."""
     registry = er.async_get(hass)
     monitors = []

@@ -10,9 +10,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
-from .account import PtzEmailAlertConfigEntry
+from .camera_runtime import CameraRuntime
 from .entity import PtzEmailAlertCameraEntity, add_camera_entities
-from .monitor import CameraMonitor
+from .runtime_data import PtzEmailAlertConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -31,7 +31,7 @@ class EmailAlertsSwitch(PtzEmailAlertCameraEntity, SwitchEntity, RestoreEntity):
 
     _attr_translation_key = "email_alerts"
 
-    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraMonitor) -> None:
+    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraRuntime) -> None:
         """The switch of ``monitor``."""
         super().__init__(entry, monitor, "email_alerts")
 

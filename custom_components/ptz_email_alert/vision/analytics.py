@@ -128,6 +128,14 @@ class LineCrossingDetector:
         self.lines = list(lines)
         self._reported: set[tuple[int, str]] = set()
 
+    def reset(self) -> None:
+        """Forget every track (the tracker starts its ids again)."""
+        self._reported.clear()
+
+    def forget_except(self, live: set[int]) -> None:
+        """Forget tracks that ended, so that memory stays bounded."""
+        self._reported = {key for key in self._reported if key[0] in live}
+
     def update(self, tracks: Sequence[Track]) -> list[Crossing]:
         """Crossings made by the last move of each track."""
         crossings = []
@@ -157,6 +165,16 @@ class ZoneDetector:
         self.zones = list(zones)
         self._entered: dict[tuple[int, str], float] = {}
         self._reported: set[tuple[int, str]] = set()
+
+    def reset(self) -> None:
+        """Forget every track (the tracker starts its ids again)."""
+        self._entered.clear()
+        self._reported.clear()
+
+    def forget_except(self, live: set[int]) -> None:
+        """Forget tracks that ended, so that memory stays bounded."""
+        self._entered = {key: t for key, t in self._entered.items() if key[0] in live}
+        self._reported = {key for key in self._reported if key[0] in live}
 
     def update(self, tracks: Sequence[Track], time: float) -> list[tuple[str, int]]:
         """(zone, track) intrusions that became true in this frame."""

@@ -1,0 +1,363 @@
+"""One camera at runtime: frames in, detections out, alerts through :mod:`.alerts`.
+
+The detectors run in Home Assistant's executor, one frame at a time per camera (a frame that
+arrives while the previous one is still analysed is skipped), so the event loop only moves
+bytes and decisions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from types import ModuleType
+
+from homeassistant.components.camera import async_get_image, async_get_stream_source
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.const import STATE_ON
+from homeassistant.core import (
+    CALLBACK_TYPE,
+    Event,
+    EventStateChangedData,
+    HomeAssistant,
+    callback,
+)
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_later, async_track_state_change_event
+from homeassistant.util import dt as dt_util
+
+from .account import MailAccount
+from .alerts import AlertRecord, Alerts
+from .camera_settings import CameraSettings
+from .const import DEFAULT_BURST, DETECTION_HOLD_SECONDS, DOMAIN, LOGGER
+from .evidence import Evidence
+from .vision.analyser import Analyser, Finding
+from .vision.ffmpeg_source import FfmpegSource, SourceConfig
+from .vision.frames import GreyFrame, JpegFrame, JpegRing
+from .vision.jpeg import grey_from_jpeg
+
+# Seconds between pictures when a camera entity has no stream.
+POLL_INTERVAL = 1.0
+
+
+class CameraRuntime:
+    """Runs one camera subentry."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        subentry: ConfigSubentry,
+        account: MailAccount,
+        ffmpeg_binary: str,
+    ) -> None:
+        """Prepare; :meth:`async_start` starts the stream."""
+        self.hass = hass
+        self.entry = entry
+        self.subentry = subentry
+        self.data = subentry.data  # raw, for diagnostics (redacted there)
+        self.settings = CameraSettings.from_data(str(subentry.title), subentry.data)
+        self.name = self.settings.name
+        self.account = account
+        self.ring = JpegRing(seconds=15)
+        self.jpeg_arrived = asyncio.Event()
+        self.last_picture_at: datetime | None = None
+        self.analyser = Analyser(self.settings.analyser_config())
+        self.detections: list[str] = list(self.settings.detections)
+        self._connected = False
+        self.alerts = Alerts(
+            hass, entry=entry, subentry_id=subentry.subentry_id,
+            settings=self.settings, account=account, feed=self,
+            evidence=Evidence(hass, self.settings, subentry.subentry_id), changed=self._changed,
+        )  # fmt: skip
+        self.active_until: dict[str, datetime] = {}
+        self._listeners: list[CALLBACK_TYPE] = []
+        self._detection_listeners: list[Callable[[Finding], None]] = []
+        self._unsubscribe: list[CALLBACK_TYPE] = []
+        self._busy = False
+        self._offline_timer: CALLBACK_TYPE | None = None
+        self._offline_reported = False
+        self._source: FfmpegSource | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._ffmpeg = ffmpeg_binary
+        self._hold_timers: dict[str, CALLBACK_TYPE] = {}
+        self._reported_faults: set[str] = set()
+
+    # Read by entities ----------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """The stream (or the polled camera) gives pictures."""
+        return self._connected
+
+    @property
+    def armed(self) -> bool:
+        """Email alerts on (the switch)."""
+        return self.alerts.armed
+
+    @armed.setter
+    def armed(self, value: bool) -> None:
+        self.alerts.armed = value
+
+    @property
+    def last_alert(self) -> AlertRecord | None:
+        """The last alert, for the image and sensor."""
+        return self.alerts.last_alert
+
+    def set_opencv(self, opencv: ModuleType | None) -> None:
+        """Object detection becomes possible once OpenCV is loaded (after start)."""
+        self.analyser.set_opencv(opencv)
+
+    # Life cycle ----------------------------------------------------------------------------
+
+    async def async_start(self) -> None:
+        """Open the stream and follow the external triggers."""
+        if self.settings.external_triggers:
+            self._unsubscribe.append(
+                async_track_state_change_event(
+                    self.hass, list(self.settings.external_triggers), self._on_external
+                )
+            )
+        # A camera that never delivers a frame is offline too.
+        self._arm_offline_timer()
+        url = await self._async_stream_url()
+        if url is None and (entity_id := self.settings.camera_entity):
+            # A camera entity without a stream: analyse its still pictures instead.
+            self._poller = self.entry.async_create_background_task(
+                self.hass, self._async_poll(entity_id), f"{DOMAIN} poll {self.name}"
+            )
+        if url is None:
+            return
+        self._source = FfmpegSource(
+            SourceConfig(
+                ffmpeg=self._ffmpeg,
+                url=url,
+                snapshot_size=self.settings.snapshot_size,
+                snapshot_fps=self.settings.snapshot_fps,
+            ),
+            on_grey=self._on_grey,
+            on_jpeg=self._on_jpeg,
+            on_connected=self._on_connected,
+        )
+        self.entry.async_create_background_task(
+            self.hass, self._source.run(), f"{DOMAIN} stream {self.name}"
+        )
+
+    async def async_finish_alerts(self) -> None:
+        """Before a reload or unload: alerts in progress complete and queue their emails."""
+        await self.alerts.async_finish()
+
+    async def async_stop(self) -> None:
+        """Stop ffmpeg, the poller and timers."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        for cancel in self._hold_timers.values():
+            cancel()
+        self._hold_timers.clear()
+        if self._offline_timer:
+            self._offline_timer()
+            self._offline_timer = None
+        if self._poller is not None:
+            self._poller.cancel()
+        if self._source is not None:
+            await self._source.stop()
+
+    async def _async_stream_url(self) -> str | None:
+        if self.settings.stream_url:
+            return self.settings.stream_url
+        if not self.settings.camera_entity:
+            return None
+        try:
+            return await async_get_stream_source(self.hass, self.settings.camera_entity)
+        except HomeAssistantError:
+            return None
+
+    async def _async_poll(self, entity_id: str) -> None:
+        """Fetch the camera entity's picture about once a second (no stream to decode)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while True:
+            try:
+                image = await async_get_image(self.hass, entity_id, timeout=10)
+            except HomeAssistantError:
+                if self._connected:
+                    self._on_connected(False)
+                await asyncio.sleep(POLL_INTERVAL)
+                continue
+            if not self._connected:
+                self._on_connected(True)
+            # Real time, as the stream's frames: the burst interval means seconds.
+            frame_time = loop.time() - started
+            self._on_jpeg(JpegFrame(frame_time, image.content))
+            pixels = await self.hass.async_add_executor_job(grey_from_jpeg, image.content)
+            if pixels is not None:
+                self._on_grey(GreyFrame(frame_time, pixels))
+            await asyncio.sleep(POLL_INTERVAL)
+
+    @callback
+    def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call ``listener`` when anything visible changes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    @callback
+    def async_add_detection_listener(self, listener: Callable[[Finding], None]) -> CALLBACK_TYPE:
+        """Call ``listener`` for each detection (the event entity)."""
+        self._detection_listeners.append(listener)
+        return lambda: self._detection_listeners.remove(listener)
+
+    @callback
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    # Frames --------------------------------------------------------------------------------
+
+    @callback
+    def _on_jpeg(self, frame: JpegFrame) -> None:
+        self.ring.add(frame)
+        self.last_picture_at = dt_util.utcnow()
+        self.jpeg_arrived.set()
+
+    @callback
+    def _on_grey(self, frame: GreyFrame) -> None:
+        if self._busy:
+            return  # still analysing the previous frame: skip, never queue up
+        self._busy = True
+        self.entry.async_create_background_task(
+            self.hass, self._async_analyse(frame), f"{DOMAIN} analyse {self.name}"
+        )
+
+    async def _async_analyse(self, frame: GreyFrame) -> None:
+        try:
+            findings = await self.hass.async_add_executor_job(
+                self.analyser.analyse, frame, self.ring.latest
+            )
+        finally:
+            self._busy = False
+        for problem in self.analyser.take_problems():
+            self._report_fault(problem.detector, problem.error, disabled=problem.disabled)
+        for finding in findings:
+            self._handle(finding, frame.time)
+
+    def _report_fault(self, detector: str, error: str, *, disabled: bool) -> None:
+        """One log line per detector fault kind; a repair when a detector is switched off."""
+        if detector not in self._reported_faults:
+            self._reported_faults.add(detector)
+            LOGGER.warning(
+                "Camera %s: the %s detector failed on a frame (%s); that frame is skipped and "
+                "the detector starts again",
+                self.name, detector, error,
+            )  # fmt: skip
+        if disabled:
+            LOGGER.error(
+                "Camera %s: the %s detector keeps failing (%s) and is off until the camera is "
+                "reloaded; the other detections go on",
+                self.name, detector, error,
+            )  # fmt: skip
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                f"detector_failed_{self.subentry.subentry_id}_{detector}",
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="detector_failed",
+                translation_placeholders={"camera": self.name, "detector": detector,
+                                          "error": error},
+            )  # fmt: skip
+
+    @callback
+    def _on_connected(self, connected: bool) -> None:
+        self._connected = connected
+        if connected:
+            LOGGER.info("Camera %s: stream connected", self.name)
+            if self._offline_timer:
+                self._offline_timer()
+                self._offline_timer = None
+            if self._offline_reported:
+                self._offline_reported = False
+                self.alerts.start("online", burst=0, force=True)
+        else:
+            LOGGER.warning("Camera %s: stream lost, reconnecting", self.name)
+            self.analyser.reset_requested = True  # a new stream: learn the scene again
+            self._arm_offline_timer()
+        self._changed()
+
+    def _arm_offline_timer(self) -> None:
+        if self._offline_timer or self._offline_reported:
+            return
+
+        @callback
+        def offline(_now: datetime) -> None:
+            self._offline_timer = None
+            if not self._connected:
+                self._offline_reported = True
+                self.alerts.start("offline", burst=0, force=True)
+
+        self._offline_timer = async_call_later(self.hass, self.settings.offline_after, offline)
+
+    # Decisions -----------------------------------------------------------------------------
+
+    @callback
+    def _handle(self, finding: Finding, stream_time: float) -> None:
+        self._set_active(finding.event_type, dt_util.utcnow())
+        for listener in list(self._detection_listeners):
+            listener(finding)
+        self.alerts.start(finding.event_type, zone=finding.zone, trigger_time=stream_time)
+
+    def _set_active(self, event_type: str, now: datetime) -> None:
+        self.active_until[event_type] = now + timedelta(seconds=DETECTION_HOLD_SECONDS)
+        if cancel := self._hold_timers.pop(event_type, None):
+            cancel()
+
+        @callback
+        def release(_now: datetime) -> None:
+            self._hold_timers.pop(event_type, None)
+            self._changed()
+
+        self._hold_timers[event_type] = async_call_later(self.hass, DETECTION_HOLD_SECONDS, release)
+        self._changed()
+
+    def is_active(self, event_type: str) -> bool:
+        """True while a detection of this type is held on."""
+        until = self.active_until.get(event_type)
+        return until is not None and until > dt_util.utcnow()
+
+    async def async_trigger(self, event_type: str) -> AlertRecord | None:
+        """The ``trigger`` action: a burst now, whatever the switch and cooldown say."""
+        return await self.alerts.async_alert(event_type, force=True)
+
+    @callback
+    def _on_external(self, event: Event[EventStateChangedData]) -> None:
+        new = event.data["new_state"]
+        old = event.data["old_state"]
+        if new is None:
+            return
+        domain = new.entity_id.split(".", 1)[0]
+        if domain == "binary_sensor":
+            if new.state != STATE_ON or (old is not None and old.state == STATE_ON):
+                return
+            device_class = new.attributes.get("device_class")
+            event_type = {"motion": "motion", "occupancy": "person", "presence": "person"}.get(
+                str(device_class), "external"
+            )
+        elif domain == "event":
+            if old is None or new.state == old.state or new.state in ("unknown", "unavailable"):
+                return
+            kind = str(new.attributes.get("event_type", ""))
+            event_type = kind if kind in DEFAULT_BURST else "external"
+        else:
+            return
+        LOGGER.debug("Camera %s: external trigger %s -> %s", self.name, new.entity_id, event_type)
+        self._handle(Finding(event_type, new.name), self.stream_now())
+
+    def stream_now(self) -> float:
+        """Stream time of "now" for a trigger from outside the stream (a sensor, the action).
+
+        Just after the newest picture: that picture is the one from before the trigger, and the
+        burst continues with the pictures that arrive after it.
+        """
+        latest = self.ring.latest
+        return latest.time + 1e-3 if latest else 0.0

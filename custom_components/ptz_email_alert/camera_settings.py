@@ -1,0 +1,138 @@
+"""A camera subentry's settings, parsed once into a frozen object, every default in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from .const import (
+    CONF_BURST_COUNT,
+    CONF_BURST_INTERVAL,
+    CONF_CAMERA_ENTITY,
+    CONF_COOLDOWN,
+    CONF_DETECTIONS,
+    CONF_DRAW_LAYOUT,
+    CONF_EXTERNAL_TRIGGERS,
+    CONF_IGNORE_AREAS,
+    CONF_LINES,
+    CONF_MAX_EMAIL_KB,
+    CONF_MODEL_PATH,
+    CONF_OFFLINE_AFTER,
+    CONF_PRE_TRIGGER,
+    CONF_RETENTION_DAYS,
+    CONF_RETENTION_MB,
+    CONF_SENSITIVITY,
+    CONF_SNAPSHOT_SIZE,
+    CONF_SNAPSHOT_URL,
+    CONF_STREAM_URL,
+    CONF_SUBJECT_TEMPLATE,
+    CONF_ZONES,
+    DEFAULT_BURST,
+    DEFAULT_BURST_INTERVAL,
+    DEFAULT_COOLDOWN,
+    DEFAULT_MAX_EMAIL_KB,
+    DEFAULT_OFFLINE_AFTER,
+    DEFAULT_RETENTION_DAYS,
+    DEFAULT_RETENTION_MB,
+    DEFAULT_SENSITIVITY,
+)
+from .mail.alert import DEFAULT_SUBJECT_TEMPLATE
+from .vision.analyser import AnalyserConfig
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSettings:
+    """Everything one camera is configured with."""
+
+    name: str
+    camera_entity: str | None = None
+    stream_url: str | None = None
+    snapshot_url: str | None = None
+    detections: tuple[str, ...] = ("motion",)
+    sensitivity: int = DEFAULT_SENSITIVITY
+    burst_count: int | None = None  # None: the event type's default
+    burst_interval: float = DEFAULT_BURST_INTERVAL
+    pre_trigger: bool = True
+    snapshot_size: str = "d1"
+    max_email_kb: int = DEFAULT_MAX_EMAIL_KB
+    subject_template: str = DEFAULT_SUBJECT_TEMPLATE
+    cooldown: float = DEFAULT_COOLDOWN
+    zones: str = ""
+    lines: str = ""
+    ignore_areas: str = ""
+    external_triggers: tuple[str, ...] = ()
+    offline_after: float = DEFAULT_OFFLINE_AFTER
+    retention_days: float = DEFAULT_RETENTION_DAYS
+    retention_mb: float = DEFAULT_RETENTION_MB
+    model_path: str | None = None
+    draw_layout: bool = False
+
+    @classmethod
+    def from_data(cls, name: str, data: Mapping[str, Any]) -> CameraSettings:
+        """Parse subentry data (older entries may lack keys added later: defaults fill them)."""
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return str(value).strip() or None if value else None
+
+        return cls(
+            name=name,
+            camera_entity=text(CONF_CAMERA_ENTITY),
+            stream_url=text(CONF_STREAM_URL),
+            snapshot_url=text(CONF_SNAPSHOT_URL),
+            detections=tuple(data.get(CONF_DETECTIONS) or ["motion"]),
+            sensitivity=int(data.get(CONF_SENSITIVITY, DEFAULT_SENSITIVITY)),
+            burst_count=int(data[CONF_BURST_COUNT]) if data.get(CONF_BURST_COUNT) else None,
+            burst_interval=float(data.get(CONF_BURST_INTERVAL) or DEFAULT_BURST_INTERVAL),
+            pre_trigger=bool(data.get(CONF_PRE_TRIGGER, True)),
+            snapshot_size=str(data.get(CONF_SNAPSHOT_SIZE) or "d1"),
+            max_email_kb=int(data.get(CONF_MAX_EMAIL_KB, DEFAULT_MAX_EMAIL_KB)),
+            subject_template=str(data.get(CONF_SUBJECT_TEMPLATE) or DEFAULT_SUBJECT_TEMPLATE),
+            cooldown=float(data.get(CONF_COOLDOWN, DEFAULT_COOLDOWN)),
+            zones=str(data.get(CONF_ZONES) or ""),
+            lines=str(data.get(CONF_LINES) or ""),
+            ignore_areas=str(data.get(CONF_IGNORE_AREAS) or ""),
+            external_triggers=tuple(data.get(CONF_EXTERNAL_TRIGGERS) or ()),
+            offline_after=float(data.get(CONF_OFFLINE_AFTER, DEFAULT_OFFLINE_AFTER)),
+            retention_days=float(data.get(CONF_RETENTION_DAYS, DEFAULT_RETENTION_DAYS)),
+            retention_mb=float(data.get(CONF_RETENTION_MB, DEFAULT_RETENTION_MB)),
+            model_path=text(CONF_MODEL_PATH),
+            draw_layout=bool(data.get(CONF_DRAW_LAYOUT, False)),
+        )
+
+    def burst_for(self, event_type: str) -> int:
+        """Snapshots in an alert of ``event_type``."""
+        return self.burst_count or DEFAULT_BURST.get(event_type, 3)
+
+    @property
+    def snapshot_fps(self) -> float:
+        """JPEGs a second from the stream: enough for the burst interval, at least two."""
+        return max(2.0, 1 / self.burst_interval)
+
+    @property
+    def retention_age(self) -> timedelta:
+        """How long evidence is kept."""
+        return timedelta(days=self.retention_days)
+
+    @property
+    def retention_bytes(self) -> int:
+        """How much evidence is kept."""
+        return int(self.retention_mb * 2**20)
+
+    @property
+    def wants_objects(self) -> bool:
+        """Person or vehicle detection (needs OpenCV)."""
+        return bool({"person", "vehicle"} & set(self.detections))
+
+    def analyser_config(self) -> AnalyserConfig:
+        """The detectors' part, as plain values for the pure vision code."""
+        return AnalyserConfig(
+            detections=frozenset(self.detections),
+            sensitivity=self.sensitivity,
+            zones=self.zones,
+            lines=self.lines,
+            ignore_areas=self.ignore_areas,
+            model_path=self.model_path,
+        )

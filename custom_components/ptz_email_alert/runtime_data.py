@@ -1,0 +1,25 @@
+"""The typed runtime object of one account entry (``entry.runtime_data``)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from homeassistant.config_entries import ConfigEntry
+
+from .account import MailAccount
+from .camera_runtime import CameraRuntime
+from .heartbeat import Heartbeat
+
+
+@dataclass(slots=True)
+class PtzEmailAlertData:
+    """Runtime objects of one account."""
+
+    account: MailAccount
+    heartbeat: Heartbeat
+    cameras: dict[str, CameraRuntime] = field(default_factory=dict)  # by subentry id
+    opencv_loading: asyncio.Task[None] | None = None  # installing OpenCV, in the background
+
+
+type PtzEmailAlertConfigEntry = ConfigEntry[PtzEmailAlertData]

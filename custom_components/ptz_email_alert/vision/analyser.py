@@ -1,0 +1,219 @@
+"""Every detector of one camera, fed one small grey frame at a time (runs in an executor).
+
+A fault in one detector never stops the others: that frame's result of that detector is
+skipped, the detector is rebuilt (it learns the scene again), and after repeated faults it is
+switched off. Each fault is reported once through ``problems`` for the caller to log and show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+import logging
+from types import ModuleType
+from typing import Protocol
+
+from .analytics import LineCrossingDetector, TamperDetector, Tracker, ZoneDetector
+from .frames import GreyFrame, JpegFrame
+from .layout import parse_areas, parse_lines, parse_zones
+from .motion import MotionDetector, MotionResult
+from .person import Detection, OnnxDetector, PersonDetector
+
+_LOGGER = logging.getLogger(__name__)
+
+# Faults in a row after which a detector is switched off until the camera restarts.
+MAX_FAULTS = 3
+OBJECT_CHECK_INTERVAL = 1.0  # seconds of stream time between object detector runs
+
+
+class ObjectDetector(Protocol):
+    """HOG people or an ONNX model: labelled boxes in a JPEG's regions."""
+
+    def detect(
+        self, jpeg: bytes, regions: list[tuple[float, float, float, float]]
+    ) -> list[Detection]:
+        """Objects found in ``regions`` (fractions of the picture)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyserConfig:
+    """What one camera detects (plain values: no Home Assistant types)."""
+
+    detections: frozenset[str] = frozenset({"motion"})
+    sensitivity: int = 6
+    zones: str = ""
+    lines: str = ""
+    ignore_areas: str = ""
+    model_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A detection in one frame."""
+
+    event_type: str
+    zone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A detector that failed: ``disabled`` when it is off until the camera restarts."""
+
+    detector: str
+    error: str
+    disabled: bool
+
+
+@dataclass(slots=True)
+class _Guard:
+    faults: int = 0
+    disabled: bool = False
+
+
+def _object_detector(opencv: ModuleType, model: str | None) -> ObjectDetector:
+    """The model's detector when there is a model, else HOG for people."""
+    return OnnxDetector(opencv, model) if model else PersonDetector(opencv)
+
+
+class Analyser:
+    """Motion, tracks, lines, zones, tamper and objects of one camera."""
+
+    def __init__(self, config: AnalyserConfig, opencv: ModuleType | None = None) -> None:
+        """Build the detectors the camera asks for (layouts are validated by the flow)."""
+        self.config = config
+        self.detections = config.detections
+        self.ignore_areas = parse_areas(config.ignore_areas)
+        self.lines = LineCrossingDetector(
+            parse_lines(config.lines) if "line_crossing" in config.detections else []
+        )
+        self.zones = ZoneDetector(
+            parse_zones(config.zones) if "region_intrusion" in config.detections else []
+        )
+        self.motion = self._new_motion()
+        self.tracker = Tracker()
+        self.tamper = TamperDetector() if "tamper" in config.detections else None
+        self.objects: ObjectDetector | None = None
+        self._make_objects: Callable[[], ObjectDetector] | None = None
+        self.set_opencv(opencv)
+        self._last_object_check = -1e9
+        self._shape: tuple[int, ...] | None = None
+        self._guards: dict[str, _Guard] = {}
+        self.problems: list[Problem] = []
+        self.reset_requested = False
+
+    def set_opencv(self, opencv: ModuleType | None) -> None:
+        """Enable object detection once OpenCV is there (it may be installed after start)."""
+        if opencv is not None and self.detections & {"person", "vehicle"}:
+            # Built on the next frame, in the executor: loading a model file is blocking I/O.
+            self._make_objects = lambda: _object_detector(opencv, self.config.model_path)
+
+    def _new_motion(self) -> MotionDetector:
+        return MotionDetector(
+            self.config.sensitivity,
+            ignore_areas=[polygon for _, polygon in self.ignore_areas],
+        )
+
+    def reset(self) -> None:
+        """Learn the scene again (a new stream, a new picture size)."""
+        self.motion.reset()
+        self.tracker = Tracker()
+        # Track ids start again: what lines and zones remember of old ids must go too.
+        self.lines.reset()
+        self.zones.reset()
+        if self.tamper is not None:
+            self.tamper = TamperDetector()
+
+    def analyse(self, frame: GreyFrame, latest_jpeg: JpegFrame | None) -> list[Finding]:
+        """Detections in ``frame`` (CPU: executor only; never raises)."""
+        if self.reset_requested or frame.pixels.shape != self._shape:
+            # Applied here, in the analysing thread, never while a frame is half analysed.
+            if self._shape is not None and not self.reset_requested:
+                _LOGGER.info(
+                    "Picture size changed from %s to %s: learning the scene again",
+                    self._shape,
+                    frame.pixels.shape,
+                )
+            self.reset_requested = False
+            self._shape = frame.pixels.shape
+            self.reset()
+        findings: list[Finding] = []
+        if self.tamper is not None:
+            kind = self._guarded("tamper", self.tamper.update, frame.pixels, frame.time)
+            if kind is not None:
+                findings.append(Finding("tamper", self.tamper.active))
+        result = self._guarded("motion", self.motion.process, frame.pixels)
+        if result is None or not result.motion:
+            return findings
+        if "motion" in self.detections:
+            findings.append(Finding("motion"))
+        findings += self._guarded("tracks", self._tracks, frame, result) or []
+        findings += self._guarded("objects", self._objects, frame, result, latest_jpeg) or []
+        return findings
+
+    def _tracks(self, frame: GreyFrame, result: MotionResult) -> list[Finding]:
+        height, width = frame.pixels.shape
+        tracks = self.tracker.update(result.blobs[:5], (width, height), frame.time)
+        live = set(self.tracker.tracks)
+        found = [Finding("line_crossing", c.line) for c in self.lines.update(tracks)]
+        found += [Finding("region_intrusion", z) for z, _ in self.zones.update(tracks, frame.time)]
+        self.lines.forget_except(live)
+        self.zones.forget_except(live)
+        return found
+
+    def _objects(
+        self, frame: GreyFrame, result: MotionResult, latest_jpeg: JpegFrame | None
+    ) -> list[Finding]:
+        if self._make_objects is not None:
+            make, self._make_objects = self._make_objects, None
+            self.objects = make()
+        # Object detection is the expensive part: only on motion, at most once a second.
+        if (
+            self.objects is None
+            or latest_jpeg is None
+            or frame.time - self._last_object_check < OBJECT_CHECK_INTERVAL
+        ):
+            return []
+        self._last_object_check = frame.time
+        height, width = frame.pixels.shape
+        regions = [
+            (b.x / width, b.y / height, b.width / width, b.height / height) for b in result.blobs
+        ]
+        labels = {found.label for found in self.objects.detect(latest_jpeg.data, regions)}
+        return [Finding(label) for label in sorted(labels & self.detections)]
+
+    def _guarded[**P, R](
+        self, name: str, step: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+    ) -> R | None:
+        """Run one detector; on a fault, skip its result, rebuild it, and after repeats stop it."""
+        guard = self._guards.setdefault(name, _Guard())
+        if guard.disabled:
+            return None
+        try:
+            value = step(*args, **kwargs)
+        except Exception as err:
+            guard.faults += 1
+            # A model that does not load is not tried again on every frame.
+            guard.disabled = guard.faults >= MAX_FAULTS or (
+                name == "objects" and self.objects is None
+            )
+            self.problems.append(Problem(name, f"{type(err).__name__}: {err}", guard.disabled))
+            self._rebuild(name)
+            return None
+        guard.faults = 0
+        return value
+
+    def _rebuild(self, name: str) -> None:
+        if name == "tamper" and self.tamper is not None:
+            self.tamper = TamperDetector()
+        elif name == "motion":
+            self.motion = self._new_motion()
+        elif name == "tracks":
+            self.tracker = Tracker()
+            self.lines.reset()
+            self.zones.reset()
+        self._last_object_check = -1e9
+
+    def take_problems(self) -> list[Problem]:
+        """Faults since the last call (the caller logs them and raises a repair)."""
+        problems, self.problems = self.problems, []
+        return problems
