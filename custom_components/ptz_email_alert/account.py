@@ -404,6 +404,29 @@ class MailAccount:
             },
         )
 
+    def on_recovered(self, recovered: int, set_aside: int) -> None:
+        """The outbox was damaged: say what was rebuilt and what was kept aside."""
+        LOGGER.warning(
+            "Outbox of %s was damaged: %d email(s) recovered from their files, "
+            "%d unreadable entry(ies) set aside",
+            self.entry.title,
+            recovered,
+            set_aside,
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"outbox_recovered_{self.entry.entry_id}",
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="outbox_recovered",
+            translation_placeholders={
+                "title": self.entry.title,
+                "recovered": str(recovered),
+                "set_aside": str(set_aside),
+            },
+        )
+
     def on_changed(self) -> None:
         """Refresh the entities."""
         self.async_notify_listeners()
