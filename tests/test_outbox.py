@@ -7,9 +7,7 @@ layer, tested in test_delivery, backs them with the harness's clock).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from functools import partial
-import ssl
+import logging
 from typing import Any
 
 import pytest
@@ -17,127 +15,13 @@ import pytest
 from custom_components.ptz_email_alert.mail import (
     DropReason,
     EmailContent,
-    Encryption,
     ItemState,
-    Outbox,
-    OutboxConfig,
-    OutboxItem,
     RawMessage,
-    SendResult,
-    SmtpError,
-    SmtpSettings,
     build_message,
-    send_messages,
 )
 
-from .smtp_server import PASSWORD, USERNAME, ServerFactory, TestSmtpServer
-
-
-class MemoryStorage:
-    """Storage kept in a dict: what a restart would find on disk."""
-
-    def __init__(self) -> None:
-        self.index: dict[str, Any] | None = None
-        self.bodies: dict[str, bytes] = {}
-
-    async def async_load(self) -> dict[str, Any] | None:
-        return self.index
-
-    async def async_save(self, data: dict[str, Any]) -> None:
-        self.index = data
-
-    async def async_write_body(self, item_id: str, data: bytes) -> None:
-        self.bodies[item_id] = data
-
-    async def async_read_body(self, item_id: str) -> bytes | None:
-        return self.bodies.get(item_id)
-
-    async def async_delete_body(self, item_id: str) -> None:
-        self.bodies.pop(item_id, None)
-
-
-class Recorder:
-    """An observer that keeps what it is told."""
-
-    def __init__(self) -> None:
-        self.delivered: list[str] = []
-        self.failed: list[str] = []
-        self.dropped: list[tuple[str, DropReason]] = []
-
-    def on_delivered(self, item: OutboxItem, result: SendResult) -> None:
-        self.delivered.append(item.subject)
-
-    def on_attempt_failed(self, item: OutboxItem, error: SmtpError) -> None:
-        pass
-
-    def on_failed(self, item: OutboxItem, error: SmtpError) -> None:
-        self.failed.append(item.subject)
-
-    def on_dropped(self, item: OutboxItem, reason: DropReason) -> None:
-        self.dropped.append((item.subject, reason))
-
-    def on_changed(self) -> None:
-        pass
-
-
-class Harness:
-    """An outbox on a manual clock; ``await run()`` lets spawned work finish."""
-
-    def __init__(self, server: TestSmtpServer, storage: MemoryStorage, **config: Any) -> None:
-        self.now = 1_000_000.0
-        self.timers: list[tuple[float, Callable[[], None]]] = []
-        self.tasks: set[asyncio.Future[None]] = set()
-        self.recorder = Recorder()
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        settings = SmtpSettings(
-            server.host, server.port, Encryption(server.mode), USERNAME, PASSWORD, 2, context
-        )
-        self.outbox = Outbox(
-            storage=storage,
-            send=partial(send_messages, settings),
-            server=settings.server,
-            now=lambda: self.now,
-            call_later=self.call_later,
-            spawn=self.spawn,
-            observer=self.recorder,
-            config=OutboxConfig(**config),
-        )
-
-    def call_later(self, delay: float, action: Callable[[], None]) -> Callable[[], None]:
-        timer = (self.now + delay, action)
-        self.timers.append(timer)
-        return lambda: self.timers.remove(timer) if timer in self.timers else None
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
-        task = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        return task
-
-    async def run(self) -> None:
-        while self.tasks:
-            await asyncio.gather(*list(self.tasks))
-
-    async def advance(self, seconds: float) -> None:
-        """Move the clock in 1 s steps, firing due timers and waiting for their work."""
-        while seconds > 0:
-            step = min(1.0, seconds)
-            seconds -= step
-            self.now += step
-            for when, action in sorted(self.timers, key=lambda timer: timer[0]):
-                if when <= self.now and (when, action) in self.timers:
-                    self.timers.remove((when, action))
-                    action()
-            await self.run()
-
-    async def enqueue(self, subject: str, kind: str = "alert", size: int = 0) -> None:
-        content = EmailContent(subject, "x" * size)
-        message = build_message(content, sender="cam@example.com", recipients=["o@example.com"])
-        await self.outbox.async_enqueue(
-            RawMessage.from_message(message), kind=kind, subject=subject
-        )
+from .outbox_harness import Harness, MemoryStorage
+from .smtp_server import ServerFactory
 
 
 async def test_expired_items_are_dropped(smtp_server: ServerFactory) -> None:
@@ -298,4 +182,100 @@ async def test_queueing_does_not_wait_for_a_send_in_progress(smtp_server: Server
     assert harness.outbox.delivery_log == []
     await harness.run()  # the 2 s timeout ends the send
     assert [a.error.value for a in harness.outbox.delivery_log] == ["timeout", "timeout"]
+    harness.outbox.close()
+
+
+async def test_first_delay_is_waited_before_the_first_attempt(smtp_server: ServerFactory) -> None:
+    """README: the first number is the wait before the first attempt, then after each failure."""
+    server = await smtp_server("starttls", rcpt_reply="451 4.3.0 Later")
+    harness = Harness(server, MemoryStorage(), retry_delays=(5.0, 10.0, 30.0))
+    await harness.enqueue("Alert")
+    queued = harness.now
+    await harness.run()
+    assert harness.outbox.delivery_log == []
+    await harness.advance(60)
+    assert [a.time - queued for a in harness.outbox.delivery_log] == [5, 15, 45]
+    assert harness.recorder.failed == ["Alert"]
+    harness.outbox.close()
+
+
+async def test_damaged_message_file_is_dropped_and_the_rest_goes_out(
+    smtp_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await smtp_server("starttls")
+    port = server.port
+    await server.stop()
+    storage = MemoryStorage()
+    harness = Harness(server, storage)
+    for number in range(3):
+        await harness.enqueue(f"Alert {number}")
+    await harness.run()
+    damaged = harness.outbox.items[1]
+    storage.bodies[damaged.item_id] = b"\x00garbage from a bad sector\n\xff"
+    await server.start(port)
+    await harness.advance(10)
+    assert [r.message["Subject"] for r in server.received] == ["Alert 0", "Alert 2"]
+    assert harness.recorder.dropped == [("Alert 1", DropReason.CORRUPT)]
+    assert harness.outbox.pending_count == 0
+    assert storage.bodies == {}
+    (record,) = [r for r in caplog.records if "damaged" in r.getMessage()]
+    assert record.levelno == logging.ERROR
+    assert "Alert 1" in record.getMessage()
+    assert damaged.message_id in record.getMessage()
+    await harness.advance(600)
+    assert len(server.received) == 2  # exactly once each
+    harness.outbox.close()
+
+
+class FullDiskOnce(MemoryStorage):
+    """The disk is full for one save of the index (ENOSPC), then has room again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_next_save = False
+
+    async def async_save(self, data: dict[str, Any]) -> None:
+        if self.fail_next_save:
+            self.fail_next_save = False
+            raise OSError(28, "No space left on device")
+        await super().async_save(data)
+
+
+async def test_an_unexpected_error_in_a_flush_does_not_stop_later_ones(
+    smtp_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await smtp_server("starttls")
+    storage = FullDiskOnce()
+    harness = Harness(server, storage)
+    await harness.enqueue("First")
+    storage.fail_next_save = True  # the save after the first send fails
+    await harness.run()
+    assert "No space left on device" in caplog.text
+    assert [r.message["Subject"] for r in server.received] == ["First"]
+    await harness.enqueue("Second")
+    await harness.run()
+    assert [r.message["Subject"] for r in server.received] == ["First", "Second"]
+    assert harness.outbox.pending_count == 0
+    await harness.advance(600)
+    assert len(server.received) == 2
+    harness.outbox.close()
+
+
+async def test_a_full_outbox_never_drops_the_item_in_flight(smtp_server: ServerFactory) -> None:
+    """The outbox is at its bound while a send is in progress and another alert comes in."""
+    release = asyncio.Event()
+    server = await smtp_server("starttls", hold_data=release)
+    harness = Harness(server, MemoryStorage(), max_items=2)
+    await harness.enqueue("In flight")
+    await server.data_started.wait()  # the server has the message and holds its answer
+    await harness.enqueue("Waiting")
+    await harness.enqueue("Newest")  # one must go: not the one the server is taking
+    assert harness.recorder.dropped == [("Waiting", DropReason.OUTBOX_FULL)]
+    release.set()
+    await harness.run()
+    assert [r.message["Subject"] for r in server.received] == ["In flight", "Newest"]
+    assert harness.recorder.delivered == ["In flight", "Newest"]
+    assert harness.outbox.pending_count == 0
+    await harness.advance(600)
+    assert len(server.received) == 2
     harness.outbox.close()

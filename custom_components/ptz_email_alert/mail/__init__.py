@@ -10,12 +10,11 @@ from .message import (
     normalize_addresses,
     one_line,
 )
-from .outbox import (
+from .outbox import Outbox, OutboxConfig
+from .outbox_records import (
     DeliveryAttempt,
     DropReason,
     ItemState,
-    Outbox,
-    OutboxConfig,
     OutboxItem,
     OutboxObserver,
     OutboxStorage,

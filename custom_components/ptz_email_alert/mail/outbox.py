@@ -10,158 +10,47 @@ same code runs under the test harness's frozen clock.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
-import json
 import logging
-from typing import Any, Protocol
+from typing import Any
 import uuid
 
-from .errors import MESSAGE_CAUSES, ErrorKind, FailureCause, SmtpError
+from .errors import SmtpError
+from .outbox_ledger import DeliveryLedger
+from .outbox_records import (
+    CorruptRecordError,
+    DeliveryAttempt,
+    DropReason,
+    ItemState,
+    OutboxItem,
+    OutboxObserver,
+    OutboxStorage,
+    pack_message,
+    unpack_message,
+)
+from .outbox_recovery import async_read_outbox
+from .outbox_schedule import (
+    OutboxConfig,
+    apply_failure,
+    choose_victim,
+    expired,
+    first_attempt,
+    next_wakeup,
+    over_bounds,
+    select_batch,
+)
 from .sender import RawMessage, SendResult
 
 _LOGGER = logging.getLogger(__name__)
 
-DEFAULT_RETRY_DELAYS = (0.0, 10.0, 30.0)
-DEFAULT_MAX_AGE = 24 * 3600.0
-DEFAULT_MAX_ITEMS = 200
-DEFAULT_MAX_BYTES = 100 * 1024 * 1024
-# How often failed items are offered to the server again while nothing else is sent.
-PROBE_INTERVAL = 300.0
-DELIVERY_LOG_SIZE = 100
-# Message-IDs remembered after delivery, so that nothing is sent twice.
-DELIVERED_MEMORY = 500
-# At most this much message data is read into memory for one connection.
-MAX_BATCH_BYTES = 20 * 1024 * 1024
-
-
-class ItemState(StrEnum):
-    """Where an item is in its life."""
-
-    PENDING = "pending"  # on its retry schedule
-    FAILED = "failed"  # schedule used up (or a permanent error); kept for redelivery
-
-
-class DropReason(StrEnum):
-    """Why an item left the outbox without being delivered."""
-
-    EXPIRED = "expired"
-    OUTBOX_FULL = "outbox_full"
-    MISSING_BODY = "missing_body"
-
-
-@dataclass(slots=True)
-class OutboxItem:
-    """One queued email (its bytes are stored separately, by ``item_id``)."""
-
-    item_id: str
-    message_id: str
-    kind: str
-    subject: str
-    created: float
-    size: int
-    attempts: int = 0
-    state: ItemState = ItemState.PENDING
-    next_attempt: float = 0.0
-    error: ErrorKind | None = None
-    redeliver: bool = True
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> OutboxItem:
-        """Inverse of :meth:`as_dict`."""
-        item = cls(**data)
-        item.state = ItemState(item.state)
-        item.error = ErrorKind(item.error) if item.error else None
-        return item
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryAttempt:
-    """One line of the delivery log."""
-
-    time: float
-    server: str
-    item_id: str
-    message_id: str
-    subject: str
-    attempt: int
-    error: ErrorKind
-    code: int | None
-    text: str
-    duration: float
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
-
-
-class OutboxStorage(Protocol):
-    """Durable storage of the outbox's index and of each message's bytes."""
-
-    async def async_load(self) -> dict[str, Any] | None:
-        """The saved index, or None on first use."""
-
-    async def async_save(self, data: dict[str, Any]) -> None:
-        """Save the index; must be on disk when it returns."""
-
-    async def async_write_body(self, item_id: str, data: bytes) -> None:
-        """Store one message's bytes; must be on disk when it returns."""
-
-    async def async_read_body(self, item_id: str) -> bytes | None:
-        """One message's bytes, or None if they are gone."""
-
-    async def async_delete_body(self, item_id: str) -> None:
-        """Forget one message's bytes."""
-
-
-class OutboxObserver(Protocol):
-    """What the outbox reports; the Home Assistant layer turns it into events and entities."""
-
-    def on_delivered(self, item: OutboxItem, result: SendResult) -> None:
-        """The server accepted an item."""
-
-    def on_attempt_failed(self, item: OutboxItem, error: SmtpError) -> None:
-        """One attempt failed (logged once, at warning, by the observer)."""
-
-    def on_failed(self, item: OutboxItem, error: SmtpError) -> None:
-        """An item's schedule is used up (or the error is permanent): it failed for good."""
-
-    def on_dropped(self, item: OutboxItem, reason: DropReason) -> None:
-        """An item left the outbox undelivered."""
-
-    def on_changed(self) -> None:
-        """Anything visible changed (counts, last error, log)."""
+# After a flush failed in an unexpected way, wait this long before the timer tries again (an
+# error that repeats must not spin); new mail still triggers a flush at once.
+UNEXPECTED_ERROR_BACKOFF = 60.0
 
 
 type SendBatch = Callable[[Sequence[RawMessage]], Awaitable[list[SendResult | SmtpError]]]
 type CallLater = Callable[[float, Callable[[], None]], Callable[[], None]]
 type Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Future[None]]
-
-
-@dataclass(slots=True)
-class OutboxConfig:
-    """Retry schedule and bounds."""
-
-    retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS
-    max_age: float = DEFAULT_MAX_AGE
-    max_items: int = DEFAULT_MAX_ITEMS
-    max_bytes: int = DEFAULT_MAX_BYTES
-    probe_interval: float = PROBE_INTERVAL
-
-
-@dataclass(slots=True)
-class _Stats:
-    failed_total: int = 0
-    last_success: float | None = None
-    last_attempt_failed: bool = False
-    last_error: SmtpError | None = None
-    delivered_ids: deque[str] = field(default_factory=lambda: deque(maxlen=DELIVERED_MEMORY))
 
 
 class Outbox:
@@ -189,9 +78,11 @@ class Outbox:
         self._observer = observer
         self.config = config or OutboxConfig()
         self._items: list[OutboxItem] = []
-        self._stats = _Stats()
-        self._log: deque[DeliveryAttempt] = deque(maxlen=DELIVERY_LOG_SIZE)
+        self._stats = DeliveryLedger(server)
         self._lock = asyncio.Lock()  # one flush at a time; queueing does not wait for it
+        # Items of the batch being sent: queueing runs outside the lock and must never drop them.
+        self._in_flight: set[str] = set()
+        self._set_aside: list[Any] = []  # unreadable index entries, kept in the index
         self._runner: asyncio.Future[None] | None = None
         self._flush_wanted = False
         self._flush_failed = False
@@ -244,17 +135,21 @@ class Outbox:
     @property
     def delivery_log(self) -> list[DeliveryAttempt]:
         """The last attempts, oldest first."""
-        return list(self._log)
+        return list(self._stats.log)
 
     # Life cycle ----------------------------------------------------------------------------
 
     async def async_load(self) -> None:
-        """Read what a previous run left, and start sending it."""
-        data = await self._storage.async_load() or {}
-        self._items = [OutboxItem.from_dict(raw) for raw in data.get("items", [])]
-        self._stats.failed_total = int(data.get("failed_total", 0))
-        self._stats.last_success = data.get("last_success")
-        self._stats.delivered_ids.extend(data.get("delivered_ids", []))
+        """Read what a previous run left (recovering what it can), and start sending it."""
+        loaded = await async_read_outbox(self._storage, now=self._now, server=self._server)
+        self._items = loaded.items
+        self._set_aside = loaded.set_aside
+        self._stats.failed_total = loaded.failed_total
+        self._stats.last_success = loaded.last_success
+        self._stats.delivered_ids.extend(loaded.delivered_ids)
+        if loaded.recovered or loaded.newly_set_aside:
+            await self._async_save()  # the index names the recovered files from now on
+            self._observer.on_recovered(loaded.recovered, loaded.newly_set_aside)
         if self._items:
             _LOGGER.info(
                 "%d email(s) from before the restart are in the outbox of %s",
@@ -280,6 +175,17 @@ class Outbox:
                 future.cancel()
         self._first_outcome.clear()
 
+    async def async_close(self, grace: float) -> None:
+        """Close, and give a batch in flight up to ``grace`` seconds to finish.
+
+        A batch cut off after the server took a message, but before that was recorded, would
+        send the message again after a reload.
+        """
+        self.close()
+        runner = self._runner
+        if runner is not None and not runner.done():
+            await asyncio.wait({runner}, timeout=grace)
+
     # Queueing ------------------------------------------------------------------------------
 
     async def async_enqueue(
@@ -297,17 +203,19 @@ class Outbox:
             _LOGGER.debug("%s is already queued or delivered", message.message_id)
             future.cancel()
             return future
+        now = self._now()
         item = OutboxItem(
             item_id=uuid.uuid4().hex,
             message_id=message.message_id,
             kind=kind,
             subject=subject,
-            created=self._now(),
+            created=now,
             size=len(message.data),
+            next_attempt=first_attempt(now, self.config),
         )
         # The file first, then the index that names it: a crash in between leaves an orphan
-        # file, never an index entry without its message.
-        await self._storage.async_write_body(item.item_id, _pack(message))
+        # file (recovered at the next load), never an index entry without its message.
+        await self._storage.async_write_body(item.item_id, pack_message(message, kind))
         self._make_room(item.size)
         self._items.append(item)
         self._first_outcome[item.item_id] = future
@@ -316,26 +224,19 @@ class Outbox:
         self.request_flush()
         return future
 
-    def _make_room(self, size: int) -> None:
-        """Drop what must go for one more item: oldest non-alert items first, then oldest."""
-        while self._items and (
-            len(self._items) + 1 > self.config.max_items
-            or self.total_bytes + size > self.config.max_bytes
-        ):
-            victims = [item for item in self._items if item.kind != "alert"] or self._items
-            victim = victims[0]
-            _LOGGER.warning(
-                "Outbox of %s is full (%d items, %d bytes): dropping the oldest %s %r from %s",
-                self._server,
-                len(self._items),
-                self.total_bytes,
-                victim.kind,
-                victim.subject,
-                victim.message_id,
-            )
-            self._remove(victim)
+    def _make_room(self, size: int, count: int = 1) -> None:
+        """Drop what must go for ``count`` more items of ``size`` bytes.
+
+        Items being sent are not dropped; if only those are left, the bounds are exceeded
+        until the batch ends, when the flush calls this again.
+        """
+        while over_bounds(self._items, self.config, size, count):
+            victim = choose_victim(self._items, self._in_flight)
+            if victim is None:
+                return
+            full = f"the outbox is full ({len(self._items)} items, {self.total_bytes} bytes)"
+            self._drop(victim, DropReason.OUTBOX_FULL, full)
             self._spawn(self._storage.async_delete_body(victim.item_id))
-            self._observer.on_dropped(victim, DropReason.OUTBOX_FULL)
 
     # Sending -------------------------------------------------------------------------------
 
@@ -352,7 +253,13 @@ class Outbox:
         while self._flush_wanted and not self._closed:
             include_failed = self._flush_failed
             self._flush_wanted = self._flush_failed = False
-            await self.async_flush(include_failed=include_failed)
+            try:
+                await self.async_flush(include_failed=include_failed)
+            except Exception:
+                # A bug or a storage fault (a full disk) in one flush: what is queued stays
+                # queued, and later flushes and the timer must still run.
+                _LOGGER.exception("Unexpected error while sending the outbox of %s", self._server)
+                self._reschedule(at_least=UNEXPECTED_ERROR_BACKOFF)
 
     async def async_flush(self, *, include_failed: bool = False) -> None:
         """Send what is due over one connection, in queue order.
@@ -365,52 +272,38 @@ class Outbox:
             if self._closed:
                 return
             self._expire()
-            now = self._now()
-            due = {
-                item.item_id
-                for item in self._items
-                if (item.state is ItemState.PENDING and item.next_attempt <= now)
-                or (include_failed and item.state is ItemState.FAILED and item.redeliver)
-            }
-            due_in_batch: set[str] = set()
-            batch: list[OutboxItem] = []
-            size = 0
-            more = False
-            for item in self._items:
-                if not due or (item.state is ItemState.FAILED and item.item_id not in due):
-                    continue
-                if batch and size + item.size > MAX_BATCH_BYTES:
-                    more = True  # keep memory bounded: the rest goes in the next batch
-                    break
-                batch.append(item)
-                size += item.size
-                if item.item_id in due:
-                    due.discard(item.item_id)
-                    due_in_batch.add(item.item_id)
-            if batch:
-                await self._async_send_batch(batch, due_in_batch)
+            batch = select_batch(self._items, self._now(), include_failed)
+            if batch.items:
+                self._in_flight = {item.item_id for item in batch.items}
+                try:
+                    await self._async_send_batch(batch.items, batch.due)
+                finally:
+                    self._in_flight = set()
+                self._make_room(0, count=0)  # what queueing could not drop during the send
             self._reschedule()
         self._observer.on_changed()
-        if more:
+        if batch.more:
             self.request_flush(include_failed=include_failed)
 
     async def _async_send_batch(self, batch: list[OutboxItem], due: set[str]) -> None:
         messages: list[RawMessage] = []
         ready: list[OutboxItem] = []
+        corrupt: list[OutboxItem] = []
         now = self._now()
         for item in batch:
             data = await self._storage.async_read_body(item.item_id)
-            if data is None:
-                _LOGGER.error("Outbox file of %r is missing; dropping it", item.subject)
-                self._remove(item)
-                self._observer.on_dropped(item, DropReason.MISSING_BODY)
+            try:
+                if data is None:
+                    self._drop(item, DropReason.MISSING_BODY, "its file is missing")
+                    continue
+                messages.append(unpack_message(item.message_id, data))
+            except CorruptRecordError as err:
+                # One damaged file (a bad sector, a hand edit) must not hold up the others.
+                self._drop(item, DropReason.CORRUPT, f"its file is damaged ({err})")
+                corrupt.append(item)
                 continue
-            messages.append(_unpack(item.message_id, data))
             ready.append(item)
-        if not ready:
-            await self._async_save()
-            return
-        outcomes = await self._send(messages)
+        outcomes = await self._send(messages) if messages else []
         delivered = False
         for item, outcome in zip(ready, outcomes, strict=True):
             if isinstance(outcome, SmtpError):
@@ -423,55 +316,35 @@ class Outbox:
                 self._record_success(item, outcome, now)
                 delivered = True
         await self._async_save()
-        for item in ready:
+        for item in [*corrupt, *ready]:
             if item not in self._items:
                 await self._storage.async_delete_body(item.item_id)
         if delivered and any(
             other.state is ItemState.PENDING or other.redeliver for other in self._items
         ):
-            # The account works: send what waits for a retry and offer what failed before.
+            # The account works: send what waits for a retry and offer what failed before
+            # (an item still waiting for its first attempt keeps the schedule's first delay).
             for other in self._items:
-                if other.state is ItemState.PENDING:
+                if other.state is ItemState.PENDING and other.attempts:
                     other.next_attempt = min(other.next_attempt, now)
             self.request_flush(include_failed=True)
 
     def _record_success(self, item: OutboxItem, result: SendResult, now: float) -> None:
         self._resolve_first(item, result)
         self._remove(item)
-        self._stats.delivered_ids.append(item.message_id)
-        self._stats.last_success = now
-        self._stats.last_attempt_failed = False
-        self._stats.last_error = None
-        self._log.append(
-            DeliveryAttempt(
-                now, self._server, item.item_id, item.message_id, item.subject,
-                item.attempts, ErrorKind.NONE, None, result.response, result.duration,
-            )
-        )  # fmt: skip
+        self._stats.success(item, result, now)
         self._observer.on_delivered(item, result)
 
     def _record_failure(self, item: OutboxItem, error: SmtpError, now: float) -> None:
-        self._stats.last_attempt_failed = True
-        self._stats.last_error = error
         item.error = error.kind
-        self._log.append(
-            DeliveryAttempt(
-                now, error.server or self._server, item.item_id, item.message_id, item.subject,
-                item.attempts, error.kind, error.code, error.detail, 0.0,
-            )
-        )  # fmt: skip
+        self._stats.failure(item, error, now)
         self._resolve_first(item, error)
         self._observer.on_attempt_failed(item, error)
         if item.state is ItemState.FAILED:
             return  # a redelivery that did not work: it stays failed, no second report
-        delays = self.config.retry_delays
-        if error.cause.is_permanent or item.attempts >= len(delays):
-            item.state = ItemState.FAILED
-            item.redeliver = error.cause not in MESSAGE_CAUSES
+        if apply_failure(item, error, now, self.config):
             self._stats.failed_total += 1
             self._observer.on_failed(item, error)
-        else:
-            item.next_attempt = now + delays[item.attempts]
 
     def _resolve_first(self, item: OutboxItem, outcome: SendResult | SmtpError) -> None:
         future = self._first_outcome.pop(item.item_id, None)
@@ -479,20 +352,29 @@ class Outbox:
             future.set_result(outcome)
 
     def _expire(self) -> None:
-        limit = self._now() - self.config.max_age
-        for item in [item for item in self._items if item.created <= limit]:
-            _LOGGER.warning(
-                "Dropping %s %r (%s) from the outbox of %s: older than %d h after %d attempt(s)",
-                item.kind,
-                item.subject,
-                item.message_id,
-                self._server,
-                self.config.max_age // 3600,
-                item.attempts,
-            )
-            self._remove(item)
+        hours = self.config.max_age / 3600
+        for item in expired(self._items, self._now(), self.config):
+            self._drop(item, DropReason.EXPIRED, f"older than {hours:g} h")
             self._spawn(self._storage.async_delete_body(item.item_id))
-            self._observer.on_dropped(item, DropReason.EXPIRED)
+
+    def _drop(self, item: OutboxItem, reason: DropReason, why: str) -> None:
+        """Take ``item`` out undelivered and say so (its file is the caller's to delete)."""
+        # Losing mail by damage is an error; by age or bounds it is the policy working.
+        level = logging.WARNING if reason in _BY_POLICY else logging.ERROR
+        _LOGGER.log(
+            level,
+            "Dropping %s %r (%s, item %s, queued %s ago, %d attempt(s)) from the outbox of %s: %s",
+            item.kind,
+            item.subject,
+            item.message_id,
+            item.item_id,
+            _age(self._now() - item.created),
+            item.attempts,
+            self._server,
+            why,
+        )
+        self._remove(item)
+        self._observer.on_dropped(item, reason)
 
     def _remove(self, item: OutboxItem) -> None:
         self._items.remove(item)
@@ -502,62 +384,33 @@ class Outbox:
 
     # Timers --------------------------------------------------------------------------------
 
-    def _reschedule(self) -> None:
+    def _reschedule(self, *, at_least: float = 0.0) -> None:
         """One timer: the next due retry, the next probe of failed items, or the next expiry."""
         if self._cancel_wakeup:
             self._cancel_wakeup()
             self._cancel_wakeup = None
-        if self._closed or not self._items:
+        wakeup = next_wakeup(self._items, self._now(), self.config, at_least)
+        if self._closed or wakeup is None:
             return
-        now = self._now()
-        wakeups = [item.created + self.config.max_age for item in self._items]
-        wakeups += [item.next_attempt for item in self._items if item.state is ItemState.PENDING]
-        probe = any(item.state is ItemState.FAILED and item.redeliver for item in self._items)
-        if probe:
-            wakeups.append(now + self.config.probe_interval)
-        delay = max(0.0, min(wakeups) - now)
-        due_pending = any(
-            item.state is ItemState.PENDING and item.next_attempt <= now + delay
-            for item in self._items
-        )
 
         def wake() -> None:
             self._cancel_wakeup = None
-            self.request_flush(include_failed=probe and not due_pending)
+            self.request_flush(include_failed=wakeup.probe)
 
-        self._cancel_wakeup = self._call_later(delay, wake)
+        self._cancel_wakeup = self._call_later(wakeup.delay, wake)
 
     async def _async_save(self) -> None:
-        await self._storage.async_save(
-            {
-                "items": [item.as_dict() for item in self._items],
-                "failed_total": self._stats.failed_total,
-                "last_success": self._stats.last_success,
-                "delivered_ids": list(self._stats.delivered_ids),
-            }
-        )
+        data = {"items": [item.as_dict() for item in self._items], **self._stats.as_index()}
+        if self._set_aside:
+            data["set_aside"] = self._set_aside
+        await self._storage.async_save(data)
 
 
-def _pack(message: RawMessage) -> bytes:
-    """Envelope + bytes in one file: a header line of JSON, then the message as is."""
-    envelope = json.dumps({"from": message.sender, "to": list(message.recipients)})
-    return envelope.encode() + b"\n" + message.data
+_BY_POLICY = frozenset({DropReason.EXPIRED, DropReason.OUTBOX_FULL})
 
 
-def _unpack(message_id: str, data: bytes) -> RawMessage:
-    header, _, body = data.partition(b"\n")
-    envelope = json.loads(header)
-    return RawMessage(message_id, envelope["from"], tuple(envelope["to"]), body)
+def _age(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{max(seconds, 0.0):.0f} s"
 
 
-__all__ = [
-    "DeliveryAttempt",
-    "DropReason",
-    "FailureCause",
-    "ItemState",
-    "Outbox",
-    "OutboxConfig",
-    "OutboxItem",
-    "OutboxObserver",
-    "OutboxStorage",
-]
+__all__ = ["Outbox", "OutboxConfig"]

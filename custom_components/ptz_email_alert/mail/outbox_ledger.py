@@ -1,0 +1,63 @@
+"""What the outbox remembers about deliveries: totals, the last outcome, the delivery log.
+
+Pure Python, like the rest of ``mail``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from .errors import ErrorKind, SmtpError
+from .outbox_records import DeliveryAttempt, OutboxItem
+from .sender import SendResult
+
+DELIVERY_LOG_SIZE = 100
+# Message-IDs remembered after delivery, so that nothing is sent twice.
+DELIVERED_MEMORY = 500
+
+
+class DeliveryLedger:
+    """Outcomes of attempts; the part of it that must survive a restart goes into the index."""
+
+    def __init__(self, server: str) -> None:
+        """Empty, for the account on ``server``."""
+        self.server = server
+        self.failed_total = 0  # items that ever failed for good
+        self.last_success: float | None = None
+        self.last_attempt_failed = False
+        self.last_error: SmtpError | None = None
+        self.delivered_ids: deque[str] = deque(maxlen=DELIVERED_MEMORY)
+        self.log: deque[DeliveryAttempt] = deque(maxlen=DELIVERY_LOG_SIZE)
+
+    def success(self, item: OutboxItem, result: SendResult, now: float) -> None:
+        """The server accepted ``item``."""
+        self.delivered_ids.append(item.message_id)
+        self.last_success = now
+        self.last_attempt_failed = False
+        self.last_error = None
+        self.log.append(
+            DeliveryAttempt(
+                now, self.server, item.item_id, item.message_id, item.subject,
+                item.attempts, ErrorKind.NONE, None, result.response, result.duration,
+            )
+        )  # fmt: skip
+
+    def failure(self, item: OutboxItem, error: SmtpError, now: float) -> None:
+        """An attempt at ``item`` failed."""
+        self.last_attempt_failed = True
+        self.last_error = error
+        self.log.append(
+            DeliveryAttempt(
+                now, error.server or self.server, item.item_id, item.message_id, item.subject,
+                item.attempts, error.kind, error.code, error.detail, 0.0,
+            )
+        )  # fmt: skip
+
+    def as_index(self) -> dict[str, Any]:
+        """The fields of the saved index that belong to the ledger."""
+        return {
+            "failed_total": self.failed_total,
+            "last_success": self.last_success,
+            "delivered_ids": list(self.delivered_ids),
+        }
