@@ -9,6 +9,7 @@ import shutil
 from typing import Any
 
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.storage import STORAGE_DIR, Store
 from homeassistant.util import json as json_util
 
@@ -60,7 +61,12 @@ class OutboxFiles:
                 self._store.path,
                 err,
             )
-            return await self._hass.async_add_executor_job(json_util.load_json, self._store.path)
+            try:
+                return await self._hass.async_add_executor_job(
+                    json_util.load_json, self._store.path
+                )
+            except HomeAssistantError:
+                return None  # nothing readable: the outbox rebuilds from the message files
 
     async def async_save(self, data: dict[str, Any]) -> None:
         """Save the index now (not delayed: an item must be on disk before it is tried)."""

@@ -115,6 +115,8 @@ async def _async_recover_files(
         data = await storage.async_read_body(item_id)
         if data is None:
             continue
+        # The file's time is when it was queued; one from the future (a clock set back since)
+        # would keep it from ever expiring, so it counts from now at the latest.
         item = _item_from_file(item_id, data, min(mtime, now()))
         if item.message_id in delivered or item.message_id in message_ids:
             # Delivered (a crash before its file was deleted) or queued already: not again.
