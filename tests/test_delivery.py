@@ -377,7 +377,7 @@ async def test_heartbeat_missed_then_recovered(
     await advance(hass, freezer, 45 * 60)  # next heartbeat (and the one left over) accepted
     assert state(hass, f"binary_sensor.{PREFIX}_heartbeat_missed") == "off"
     assert len(missed) == 1
-    assert entry.runtime_data.account.heartbeat_missed is False
+    assert entry.runtime_data.heartbeat.missed is False
 
 
 async def test_buttons(

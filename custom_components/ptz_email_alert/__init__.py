@@ -95,10 +95,12 @@ async def _async_enable_objects(hass: HomeAssistant, cameras: list[CameraRuntime
 
 async def async_unload_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry) -> bool:
     """Unload an account; bursts in progress are queued first; the outbox stays on disk."""
-    await asyncio.gather(
-        *(camera.async_finish_alerts() for camera in entry.runtime_data.cameras.values())
-    )
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    data = entry.runtime_data
+    await asyncio.gather(*(camera.async_finish_alerts() for camera in data.cameras.values()))
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    # A batch on the wire finishes and is recorded: cut off, it would be sent twice.
+    await data.account.outbox.async_close(grace=data.account.settings.timeout + 5)
+    return unloaded
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry) -> None:

@@ -112,6 +112,8 @@ _UNREACHABLE = frozenset(
         FailureCause.REFUSED,
         FailureCause.TIMEOUT,
         FailureCause.TLS,
+        FailureCause.INVALID_CERT,
+        FailureCause.TLS_MODE_MISMATCH,
         FailureCause.DISCONNECTED,
     }
 )

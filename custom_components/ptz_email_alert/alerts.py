@@ -138,7 +138,7 @@ class Alerts:
             self._cooldown_until[event_type] = now + timedelta(seconds=self.settings.cooldown)
         count = burst if burst is not None else self.settings.burst_for(event_type)
         full_resolution: asyncio.Task[list[bytes]] | None = None
-        if self.settings.snapshot_url and count > 0 and self.feed.connected:
+        if self.settings.snapshot_url and count > 0:
             full_resolution = self.hass.async_create_task(
                 self._async_full_resolution(self.settings.snapshot_url, count), eager_start=True
             )

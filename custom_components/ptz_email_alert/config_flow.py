@@ -260,6 +260,17 @@ class PtzEmailAlertConfigFlow(ConfigFlow, domain=DOMAIN):
         """The server refused the login: ask for a new password."""
         return await self.async_step_reauth_confirm()
 
+    def _async_save_and_abort(
+        self, entry: PtzEmailAlertConfigEntry, reason: str, **changes: Any
+    ) -> ConfigFlowResult:
+        """Save and finish. The entry's update listener reloads it once when it changed.
+
+        (``async_update_reload_and_abort`` would schedule a second reload on top of it, and
+        every reload cuts short a burst in progress.)
+        """
+        self.hass.config_entries.async_update_entry(entry, **changes)
+        return self.async_abort(reason=reason)
+
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
@@ -270,7 +281,7 @@ class PtzEmailAlertConfigFlow(ConfigFlow, domain=DOMAIN):
             data = {**entry.data, CONF_PASSWORD: user_input[CONF_PASSWORD]}
             errors = await _validate_connection(data)
             if not errors:
-                return self.async_update_reload_and_abort(entry, data=data)
+                return self._async_save_and_abort(entry, "reauth_successful", data=data)
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=vol.Schema({vol.Required(CONF_PASSWORD): _PASSWORD}),
@@ -298,8 +309,9 @@ class PtzEmailAlertConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._abort_if_unique_id_configured()
             errors = await _validate_connection(data)
             if not errors:
-                return self.async_update_reload_and_abort(
+                return self._async_save_and_abort(
                     entry,
+                    "reconfigure_successful",
                     unique_id=unique_id,
                     title=data[CONF_SENDER],
                     data={CONF_PROVIDER: entry.data[CONF_PROVIDER], **data},

@@ -23,6 +23,7 @@ _LOGGER = logging.getLogger(__name__)
 
 # Faults in a row after which a detector is switched off until the camera restarts.
 MAX_FAULTS = 3
+MIN_SIDE = 16  # pixels: a smaller frame is damaged, not a picture
 OBJECT_CHECK_INTERVAL = 1.0  # seconds of stream time between object detector runs
 
 
@@ -125,6 +126,8 @@ class Analyser:
 
     def analyse(self, frame: GreyFrame, latest_jpeg: JpegFrame | None) -> list[Finding]:
         """Detections in ``frame`` (CPU: executor only; never raises)."""
+        if min(frame.pixels.shape) < MIN_SIDE:
+            return []  # a frame cut short: nothing to learn from it
         if self.reset_requested or frame.pixels.shape != self._shape:
             # Applied here, in the analysing thread, never while a frame is half analysed.
             if self._shape is not None and not self.reset_requested:
