@@ -200,10 +200,15 @@ async def test_stream_drop_sends_offline_then_online(
     (offline,) = await next_mail(server, 1)
     assert offline.message["Subject"] == "Front Gate – Camera Offline"
     assert hass.states.get(stream).state == "off"  # type: ignore[union-attr]
+    # What shows the camera's view now is unavailable; what is still true stays.
+    assert hass.states.get(f"binary_sensor.{CAMERA}_motion").state == "unavailable"  # type: ignore[union-attr]
+    assert hass.states.get(f"camera.{CAMERA}_live").state == "unavailable"  # type: ignore[union-attr]
+    assert hass.states.get(f"switch.{CAMERA}_email_alerts").state == "on"  # type: ignore[union-attr]
 
     hidden.rename(video)  # the camera is back
     mails = await next_mail(server, 2)
     assert mails[1].message["Subject"] == "Front Gate – Camera Back Online"
+    assert hass.states.get(f"binary_sensor.{CAMERA}_motion").state == "off"  # type: ignore[union-attr]
 
 
 async def test_disarmed_camera_sends_nothing_but_trigger_does(

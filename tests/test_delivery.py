@@ -408,12 +408,15 @@ async def test_no_password_in_logs_or_diagnostics(
     with pytest.raises(HomeAssistantError):
         await notify(hass, "Secret test")
     server.behaviour.auth_reply = None
-    server.behaviour.data_reply = "451 4.7.1 Try later"
+    # Servers repeat addresses in their replies: diagnostics must not pass them on.
+    server.behaviour.data_reply = f"451 4.7.1 <{RECIPIENTS[0]}>: try later"
     await hass.services.async_call(
         "button", "press", {"entity_id": f"button.{PREFIX}_send_test_email"}, blocking=True
     )
     await advance(hass, freezer, 60)
     diagnostics = json.dumps(await async_get_config_entry_diagnostics(hass, entry))
+    assert "try later" in diagnostics
+    assert RECIPIENTS[0] not in diagnostics
     secrets = {
         PASSWORD,
         base64.b64encode(f"\0{USERNAME}\0{PASSWORD}".encode()).decode(),

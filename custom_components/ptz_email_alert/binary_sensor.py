@@ -94,6 +94,8 @@ DETECTION_DEVICE_CLASSES = {
 class DetectionBinarySensor(PtzEmailAlertCameraEntity, BinarySensorEntity):
     """On while a detection of one type is held (10 s after the last one)."""
 
+    _follows_pictures = True
+
     def __init__(
         self, entry: PtzEmailAlertConfigEntry, monitor: CameraRuntime, detection: str
     ) -> None:

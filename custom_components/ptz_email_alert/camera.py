@@ -27,6 +27,8 @@ async def async_setup_entry(
 class LiveCamera(PtzEmailAlertCameraEntity, Camera):
     """The newest snapshot-size picture from the decoder."""
 
+    _follows_pictures = True
+
     _attr_translation_key = "live"
     _attr_frame_interval = 0.5
 

@@ -92,6 +92,11 @@ class CameraRuntime:
         return self._connected
 
     @property
+    def offline(self) -> bool:
+        """No pictures for longer than the camera's offline time (the Camera Offline email)."""
+        return self._offline_reported
+
+    @property
     def armed(self) -> bool:
         """Email alerts on (the switch)."""
         return self.alerts.armed
@@ -295,6 +300,7 @@ class CameraRuntime:
             if not self._connected:
                 self._offline_reported = True
                 self.alerts.start("offline", burst=0, force=True)
+                self._changed()
 
         self._offline_timer = async_call_later(self.hass, self.settings.offline_after, offline)
 

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_RECIPIENTS, CONF_SENDER, CONF_SNAPSHOT_URL, CONF_STREAM_URL
 from .runtime_data import PtzEmailAlertConfigEntry
+
+# Server replies repeat addresses ("5.1.1 <owner@example.com>: user unknown").
+_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def redact_addresses(text: str) -> str:
+    """``text`` with every email address replaced."""
+    return _ADDRESS.sub(REDACTED, text)
+
 
 TO_REDACT = {CONF_PASSWORD, CONF_USERNAME, CONF_SENDER, CONF_RECIPIENTS}
 # Camera URLs carry the camera's login.
@@ -34,7 +44,10 @@ async def async_get_config_entry_diagnostics(
             "failed_total": account.outbox.failed_total,
             "items": [item.as_dict() for item in account.outbox.items],
         },
-        "delivery_log": [attempt.as_dict() for attempt in account.outbox.delivery_log],
+        "delivery_log": [
+            {**attempt.as_dict(), "text": redact_addresses(attempt.text)}
+            for attempt in account.outbox.delivery_log
+        ],
         "heartbeat": {
             "last": heartbeat.last.isoformat() if heartbeat.last else None,
             "missed": heartbeat.missed,
@@ -62,6 +75,6 @@ async def async_get_config_entry_diagnostics(
             "kind": last_error.kind.value,
             "cause": last_error.cause.value,
             "code": last_error.code,
-            "detail": last_error.detail,
+            "detail": redact_addresses(last_error.detail),
         },
     }

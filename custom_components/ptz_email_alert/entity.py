@@ -46,6 +46,9 @@ class PtzEmailAlertCameraEntity(Entity):
 
     _attr_has_entity_name = True
     _attr_should_poll = False
+    # Entities that show what the camera sees now are unavailable while it is offline; the
+    # stream sensor, the switch and the last alert stay (they are still true).
+    _follows_pictures = False
 
     def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraRuntime, key: str) -> None:
         """Set unique id and device from the camera subentry."""
@@ -59,6 +62,11 @@ class PtzEmailAlertCameraEntity(Entity):
             model="Camera",
             via_device=(DOMAIN, entry.entry_id),
         )
+
+    @property
+    def available(self) -> bool:
+        """False for picture-based entities of an offline camera."""
+        return not (self._follows_pictures and self.monitor.offline)
 
     async def async_added_to_hass(self) -> None:
         """Follow the camera's updates."""

@@ -139,7 +139,8 @@ async def _load_attachment(hass: HomeAssistant, source: str) -> Attachment:
         return await _camera_snapshot(hass, source)
     if source.startswith(MEDIA_SOURCE_PREFIX):
         return await _read_file(hass, await _media_source_path(hass, source), source)
-    if not hass.config.is_allowed_path(source):
+    # is_allowed_path resolves the path on disk: blocking I/O, so not on the event loop.
+    if not await hass.async_add_executor_job(hass.config.is_allowed_path, source):
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="attachment_not_allowed",
@@ -182,7 +183,9 @@ async def _media_source_path(hass: HomeAssistant, media_id: str) -> Path:
         base = hass.config.media_dirs.get(source_dir_id)
         if base is not None:
             path = Path(base, location)
-    if path is None or not hass.config.is_allowed_path(str(path)):
+    if path is None or not await hass.async_add_executor_job(
+        hass.config.is_allowed_path, str(path)
+    ):
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="attachment_unresolvable",
