@@ -16,7 +16,7 @@ from typing import Any
 import uuid
 
 from .errors import SmtpError
-from .outbox_ledger import DeliveryLedger
+from .outbox_ledger import DeliveryLedger, log_drop
 from .outbox_records import (
     CorruptRecordError,
     DeliveryAttempt,
@@ -359,20 +359,7 @@ class Outbox:
 
     def _drop(self, item: OutboxItem, reason: DropReason, why: str) -> None:
         """Take ``item`` out undelivered and say so (its file is the caller's to delete)."""
-        # Losing mail by damage is an error; by age or bounds it is the policy working.
-        level = logging.WARNING if reason in _BY_POLICY else logging.ERROR
-        _LOGGER.log(
-            level,
-            "Dropping %s %r (%s, item %s, queued %s ago, %d attempt(s)) from the outbox of %s: %s",
-            item.kind,
-            item.subject,
-            item.message_id,
-            item.item_id,
-            _age(self._now() - item.created),
-            item.attempts,
-            self._server,
-            why,
-        )
+        log_drop(item, reason, why, server=self._server, age=self._now() - item.created)
         self._remove(item)
         self._observer.on_dropped(item, reason)
 
@@ -404,13 +391,6 @@ class Outbox:
         if self._set_aside:
             data["set_aside"] = self._set_aside
         await self._storage.async_save(data)
-
-
-_BY_POLICY = frozenset({DropReason.EXPIRED, DropReason.OUTBOX_FULL})
-
-
-def _age(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{max(seconds, 0.0):.0f} s"
 
 
 __all__ = ["Outbox", "OutboxConfig"]

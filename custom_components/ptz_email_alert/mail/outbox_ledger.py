@@ -1,4 +1,4 @@
-"""What the outbox remembers about deliveries: totals, the last outcome, the delivery log.
+"""What the outbox remembers and tells about deliveries: totals, last outcome, log, drops.
 
 Pure Python, like the rest of ``mail``.
 """
@@ -6,11 +6,14 @@ Pure Python, like the rest of ``mail``.
 from __future__ import annotations
 
 from collections import deque
+import logging
 from typing import Any
 
 from .errors import ErrorKind, SmtpError
-from .outbox_records import DeliveryAttempt, OutboxItem
+from .outbox_records import DeliveryAttempt, DropReason, OutboxItem
 from .sender import SendResult
+
+_LOGGER = logging.getLogger(__name__)
 
 DELIVERY_LOG_SIZE = 100
 # Message-IDs remembered after delivery, so that nothing is sent twice.
@@ -61,3 +64,23 @@ class DeliveryLedger:
             "last_success": self.last_success,
             "delivered_ids": list(self.delivered_ids),
         }
+
+
+# Losing mail to damage is an error; to age or bounds it is the policy working.
+_BY_POLICY = frozenset({DropReason.EXPIRED, DropReason.OUTBOX_FULL})
+
+
+def log_drop(item: OutboxItem, reason: DropReason, why: str, *, server: str, age: float) -> None:
+    """One log line for an item that leaves the outbox undelivered, with all that names it."""
+    _LOGGER.log(
+        logging.WARNING if reason in _BY_POLICY else logging.ERROR,
+        "Dropping %s %r (%s, item %s, queued %s ago, %d attempt(s)) from the outbox of %s: %s",
+        item.kind,
+        item.subject,
+        item.message_id,
+        item.item_id,
+        f"{age / 3600:.1f} h" if age >= 3600 else f"{max(age, 0.0):.0f} s",
+        item.attempts,
+        server,
+        why,
+    )
