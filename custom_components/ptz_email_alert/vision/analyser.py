@@ -101,6 +101,8 @@ class Analyser:
         self._guards: dict[str, _Guard] = {}
         self.problems: list[Problem] = []
         self.reset_requested = False
+        # What moved in the last frame (x, y, width, height as fractions): marks the pictures.
+        self.last_boxes: list[tuple[float, float, float, float]] = []
 
     def set_opencv(self, opencv: ModuleType | None) -> None:
         """Enable object detection once OpenCV is there (it may be installed after start)."""
@@ -145,8 +147,13 @@ class Analyser:
             if kind is not None:
                 findings.append(Finding("tamper", self.tamper.active))
         result = self._guarded("motion", self.motion.process, frame.pixels)
+        self.last_boxes = []
         if result is None or not result.motion:
             return findings
+        height, width = frame.pixels.shape
+        self.last_boxes = [
+            (b.x / width, b.y / height, b.width / width, b.height / height) for b in result.blobs
+        ]
         if "motion" in self.detections:
             findings.append(Finding("motion"))
         findings += self._guarded("tracks", self._tracks, frame, result) or []
