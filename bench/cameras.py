@@ -1,11 +1,12 @@
 """Cameras: detection cost, one camera's CPU, trigger to "250 OK", loop lag with 4 cameras, size.
 
-Runs the integration's own pieces (``FfmpegSource``, ``Analyser``, ``CameraMonitor``'s burst
-capture, ``fit_to_budget``, ``alert_content``, ``build_message``, ``send_messages``) on real
-footage, without Home Assistant running. Prints the section and rewrites the "## Cameras"
-section of docs/benchmarks.md.
+Runs the integration's own pure pieces (``FfmpegSource``, ``Analyser``, ``collect_burst``,
+``fit_to_budget``, ``alert_content``, ``build_message``, ``send_messages``, ``prune``) on real
+footage, wired as ``CameraRuntime`` and ``Alerts`` wire them, without Home Assistant running.
+Prints the section and rewrites the "## Cameras" section of docs/benchmarks.md.
 
     .venv/bin/python bench/cameras.py
+    .venv/bin/python bench/cameras.py --quick   # every path once, briefly; docs untouched
 
 The footage is /work/shared/data/pedestrians-dev.mp4 unless PTZ_BENCH_FOOTAGE names another
 file; a 720p H.264 copy of it is made in a temporary directory.
@@ -13,9 +14,10 @@ file; a 720p H.264 copy of it is made in a temporary directory.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 import contextlib
 from dataclasses import dataclass, field
@@ -33,8 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from types import MappingProxyType, ModuleType
-from typing import Any
+from types import ModuleType
 
 import imageio_ffmpeg
 from outbox_flush import (
@@ -54,11 +55,6 @@ sys.path.insert(0, str(REPO))
 from aiosmtpd.smtp import SMTP, Envelope, Session  # noqa: E402
 
 from custom_components.ptz_email_alert.const import (  # noqa: E402
-    CONF_BURST_INTERVAL,
-    CONF_DETECTIONS,
-    CONF_LINES,
-    CONF_PRE_TRIGGER,
-    CONF_ZONES,
     DEFAULT_BURST,
     DEFAULT_BURST_INTERVAL,
     DEFAULT_MAX_EMAIL_KB,
@@ -79,10 +75,9 @@ from custom_components.ptz_email_alert.mail.alert import (  # noqa: E402
     alert_content,
     render_subject,
 )
-from custom_components.ptz_email_alert.monitor import (  # noqa: E402
+from custom_components.ptz_email_alert.vision.analyser import (  # noqa: E402
     Analyser,
-    CameraMonitor,
-    prune,
+    AnalyserConfig,
 )
 from custom_components.ptz_email_alert.vision.analytics import (  # noqa: E402
     LineCrossingDetector,
@@ -90,6 +85,7 @@ from custom_components.ptz_email_alert.vision.analytics import (  # noqa: E402
     Tracker,
     ZoneDetector,
 )
+from custom_components.ptz_email_alert.vision.burst import collect_burst  # noqa: E402
 from custom_components.ptz_email_alert.vision.ffmpeg_source import (  # noqa: E402
     FfmpegSource,
     SourceConfig,
@@ -110,6 +106,7 @@ from custom_components.ptz_email_alert.vision.person import (  # noqa: E402
     PersonDetector,
     load_opencv,
 )
+from custom_components.ptz_email_alert.vision.retention import prune  # noqa: E402
 
 FOOTAGE = Path(os.environ.get("PTZ_BENCH_FOOTAGE", "/work/shared/data/pedestrians-dev.mp4"))
 FFMPEG = shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
@@ -117,33 +114,46 @@ SECTION = "## Cameras"
 DOCS = REPO / "docs" / "benchmarks.md"
 COMMAND = ".venv/bin/python bench/cameras.py"
 
-# As CameraMonitor configures its source: snapshots at max(2, 1 / burst interval) per second.
+# As CameraSettings.snapshot_fps gives CameraRuntime's source: max(2, 1 / burst interval).
 SNAPSHOT_FPS = max(2.0, 1 / DEFAULT_BURST_INTERVAL)
 SOURCE_DEFAULTS = SourceConfig(ffmpeg=FFMPEG, url="")  # detect_width, detect_fps, jpeg_quality
-LAYOUT = {
-    CONF_LINES: "gate: 0.5,0.3 0.5,1 both",
-    CONF_ZONES: "yard: 0.6,0.5 1,0.5 1,1 0.6,1",
-}
+LINES = "gate: 0.5,0.3 0.5,1 both"
+ZONES = "yard: 0.6,0.5 1,0.5 1,1 0.6,1"
 WITHOUT_PERSON = ["motion", "line_crossing", "region_intrusion", "tamper"]
 WITH_PERSON = [*WITHOUT_PERSON, "person"]
 BURST = DEFAULT_BURST["motion"]  # 3 pictures
 BUDGET = DEFAULT_MAX_EMAIL_KB * 1024
+# As Alerts waits for a burst: its own length plus alerts.BURST_SLACK (10 s).
+BURST_WITHIN = BURST * DEFAULT_BURST_INTERVAL + 10.0
 SENDER, RECIPIENT = "camera@example.com", "me@example.com"
 RETENTION = dt.timedelta(days=DEFAULT_RETENTION_DAYS), DEFAULT_RETENTION_MB * 2**20
 
-DETECT_RUNS = 5  # detection without person, per clip (cheap); with person: one run
-DECODE_RUNS = 3
-# One camera, per configuration; FfmpegSource.stop() then waits for ffmpeg (which does not exit on
-# one SIGTERM with the pipeline's arguments) before it kills it, and the pipeline runs on meanwhile.
-CPU_SECONDS = 18.0
-ALERTS = 12
-LAG_SECONDS = 20.0
 LAG_CAMERAS = 4
 LAG_PROBE = 0.010
 
 
-def camera_data(detections: Sequence[str]) -> Mapping[str, Any]:
-    return {CONF_DETECTIONS: list(detections), **LAYOUT}
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How much of each measure to run."""
+
+    detect_runs: int  # detection without person, per clip (cheap); with person: one run
+    decode_runs: int
+    # One camera, per configuration; FfmpegSource.stop() then waits for ffmpeg (which does not
+    # exit on one SIGTERM with the pipeline's arguments) before it kills it, and the pipeline
+    # runs on meanwhile.
+    cpu_seconds: float
+    alerts: int
+    lag_seconds: float
+
+
+FULL = Plan(detect_runs=5, decode_runs=3, cpu_seconds=18.0, alerts=12, lag_seconds=20.0)
+# --quick: every path once, briefly, on the D1 clip only; docs/benchmarks.md is not written.
+QUICK = Plan(detect_runs=1, decode_runs=1, cpu_seconds=4.0, alerts=2, lag_seconds=4.0)
+
+
+def analyser_config(detections: Sequence[str]) -> AnalyserConfig:
+    """What CameraSettings.analyser_config gives for these detections and the bench's layout."""
+    return AnalyserConfig(detections=frozenset(detections), lines=LINES, zones=ZONES)
 
 
 STARTED = time.perf_counter()
@@ -311,11 +321,11 @@ def latest_jpegs(clip: Clip) -> list[JpegFrame | None]:
 def detect(clip: Clip, detections: Sequence[str], opencv: ModuleType | None) -> Detect:
     """Analyser.analyse on every grey frame in order; CPU of the whole process (OpenCV's
     threads included), which does nothing else meanwhile."""
-    analyser = Analyser(camera_data(detections), opencv)
+    # Without OpenCV handed over, the analyser builds no object detector of its own: it uses
+    # the counting one given here.
+    analyser = Analyser(analyser_config(detections))
     person: CountingPersonDetector | None = None
     if "person" in detections and opencv is not None:
-        # The analyser builds its detector on the first frame: give it the counting one now.
-        analyser._make_objects = None
         person = analyser.objects = CountingPersonDetector(opencv)
     latest = latest_jpegs(clip)
     findings: Counter[str] = Counter()
@@ -346,8 +356,8 @@ def components(clip: Clip) -> dict[str, float]:
         tamper.update(frame.pixels, frame.time)
     costs["tamper"] = time.process_time() - started
     tracker = Tracker()
-    lines = LineCrossingDetector(parse_lines(LAYOUT[CONF_LINES]))
-    zones = ZoneDetector(parse_zones(LAYOUT[CONF_ZONES]))
+    lines = LineCrossingDetector(parse_lines(LINES))
+    zones = ZoneDetector(parse_zones(ZONES))
     started = time.process_time()
     for frame, result in zip(clip.greys, results, strict=True):
         if result.motion:
@@ -373,11 +383,11 @@ class ClipResults:
         return min(run.cpu_ms for run in self.without)
 
 
-async def measure_clip(clip: Clip, opencv: ModuleType | None) -> ClipResults:
+async def measure_clip(clip: Clip, opencv: ModuleType | None, plan: Plan) -> ClipResults:
     await asyncio.to_thread(decode_only, clip)
-    for _ in range(DECODE_RUNS):
+    for _ in range(plan.decode_runs):
         await decode_pipeline(clip)
-    without = [detect(clip, WITHOUT_PERSON, opencv) for _ in range(DETECT_RUNS)]
+    without = [detect(clip, WITHOUT_PERSON, opencv) for _ in range(plan.detect_runs)]
     with_person = detect(clip, WITH_PERSON, opencv)
     parts = components(clip)
     email_bytes, estimate = clip_email_size(clip)
@@ -388,7 +398,7 @@ async def measure_clip(clip: Clip, opencv: ModuleType | None) -> ClipResults:
 
 
 def build_raw(images: Sequence[bytes], when: dt.datetime, camera: str = "Front door") -> RawMessage:
-    """The alert email as CameraMonitor.async_alert and MailAccount.async_send build it."""
+    """The alert email as Alerts.async_alert and MailAccount.async_queue build it."""
     subject = render_subject(
         DEFAULT_SUBJECT_TEMPLATE, camera=camera, event_type="motion", when=when,
         count=len(images),
@@ -418,7 +428,7 @@ def clip_email_size(clip: Clip) -> tuple[int, int]:
 
 
 class LiveCamera:
-    """What CameraMonitor does with frames: realtime FfmpegSource, JpegRing, Analyser in an
+    """What CameraRuntime does with frames: realtime FfmpegSource, JpegRing, Analyser in an
     executor with one frame in flight (a frame that arrives meanwhile is skipped)."""
 
     def __init__(
@@ -428,7 +438,7 @@ class LiveCamera:
         opencv: ModuleType | None,
         executor: Executor,
     ) -> None:
-        self.analyser = Analyser(camera_data(detections), opencv)
+        self.analyser = Analyser(analyser_config(detections), opencv)
         self.ring = JpegRing(seconds=15)
         self.jpeg_arrived = asyncio.Event()
         self.executor = executor
@@ -519,14 +529,14 @@ class CpuRun:
 
 
 async def one_camera_cpu(
-    label: str, detections: Sequence[str], opencv: ModuleType | None
+    label: str, detections: Sequence[str], opencv: ModuleType | None, plan: Plan
 ) -> CpuRun:
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="SyncWorker") as executor:
         mine, children = self_cpu(), children_cpu()
         started = time.perf_counter()
         camera = LiveCamera(str(FOOTAGE), detections, opencv, executor)
         camera.start()
-        await asyncio.sleep(CPU_SECONDS)
+        await asyncio.sleep(plan.cpu_seconds)
         await camera.stop()
         wall = time.perf_counter() - started
         return CpuRun(
@@ -567,30 +577,28 @@ class AlertRun:
         return self.ok - self.burst
 
 
-def burst_monitor(camera: LiveCamera) -> CameraMonitor:
-    """A CameraMonitor with only what ``_async_burst`` reads, sharing the camera's ring."""
-    monitor = object.__new__(CameraMonitor)
-    monitor.name = "Bench"
-    monitor.data = MappingProxyType(
-        {CONF_BURST_INTERVAL: DEFAULT_BURST_INTERVAL, CONF_PRE_TRIGGER: True}
-    )
-    monitor.ring = camera.ring
-    monitor._jpeg_arrived = camera.jpeg_arrived
-    return monitor
+async def burst(camera: LiveCamera, start: float) -> list[bytes]:
+    """``collect_burst`` on the camera's ring, with the defaults Alerts passes it."""
+    taken = await collect_burst(
+        camera.ring, camera.jpeg_arrived, count=BURST, start=start,
+        interval=DEFAULT_BURST_INTERVAL, pre_trigger=True, within=BURST_WITHIN,
+    )  # fmt: skip
+    assert taken.complete, "the stream gave fewer pictures than the burst asks"
+    return taken.pictures
 
 
 def save_evidence(folder: Path, images: Sequence[bytes]) -> None:
-    """As CameraMonitor._save_evidence: the pictures to disk (before the email)."""
-    now = dt.datetime.now(dt.UTC)
+    """As Evidence.async_save: the pictures to disk (after the email is queued)."""
+    now = dt.datetime.now().astimezone()
     day = folder / now.strftime("%Y-%m-%d")
     day.mkdir(parents=True, exist_ok=True)
-    stamp = now.strftime("%H%M%S%f")
+    stamp = f"{now:%H%M%S}-{now.microsecond // 1000:03d}"
     for index, image in enumerate(images, start=1):
         (day / f"{stamp}_motion_{index}.jpg").write_bytes(image)
 
 
 def apply_retention(folder: Path) -> None:
-    """As CameraMonitor._apply_retention: ``prune``, once the email is on its way."""
+    """As Evidence.async_prune: ``prune``, after the pictures are saved."""
     prune(folder, max_age=RETENTION[0], max_bytes=RETENTION[1], now=dt.datetime.now(dt.UTC))
 
 
@@ -616,7 +624,11 @@ def prune_full_folder(folder: Path, picture_bytes: int) -> tuple[int, float]:
 
 
 async def trigger_to_ok(
-    opencv: ModuleType | None, settings: SmtpSettings, server: TimedSmtp, folder: Path
+    opencv: ModuleType | None,
+    settings: SmtpSettings,
+    server: TimedSmtp,
+    folder: Path,
+    plan: Plan,
 ) -> tuple[list[AlertRun], float]:
     """Triggers on a live camera (analysis running, person included); the whole alert path.
 
@@ -629,30 +641,30 @@ async def trigger_to_ok(
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="SyncWorker") as executor:
         camera = LiveCamera(str(FOOTAGE), WITH_PERSON, opencv, executor)
         camera.start()
-        monitor = burst_monitor(camera)
         try:
             # Enough stream in the ring for a pre-trigger picture.
             while (latest := camera.ring.latest) is None or latest.time < 2:
                 camera.jpeg_arrived.clear()
                 await camera.jpeg_arrived.wait()
-            for _ in range(ALERTS):
+            for _ in range(plan.alerts):
                 await asyncio.sleep(rng.uniform(0.1, 0.5))
                 # A detection's trigger: a grey frame, its stream time the burst's start.
                 frame = await camera.next_grey()
                 started = time.perf_counter()
-                images = await monitor._async_burst(BURST, frame.time)
-                burst = time.perf_counter() - started
+                images = await burst(camera, frame.time)
+                burst_seconds = time.perf_counter() - started
                 when = dt.datetime.now().astimezone()
                 images = await loop.run_in_executor(executor, fit_to_budget, images, BUDGET)
-                await loop.run_in_executor(executor, save_evidence, evidence, images)
                 raw = await loop.run_in_executor(executor, build_raw, images, when)
                 (outcome,) = await send_messages(settings, [raw])
                 returned = time.perf_counter() - started
                 assert isinstance(outcome, SendResult), outcome
+                # As Alerts: the email first, then the evidence and its retention pass.
+                await loop.run_in_executor(executor, save_evidence, evidence, images)
                 await loop.run_in_executor(executor, apply_retention, evidence)
                 runs.append(
                     AlertRun(
-                        burst,
+                        burst_seconds,
                         server.accepted[-1] - started,
                         returned,
                         len(images),
@@ -694,7 +706,9 @@ class LagRun:
         return percentile(self.lags, 0.99) * 1000
 
 
-async def loop_lag(label: str, detections: Sequence[str], opencv: ModuleType | None) -> LagRun:
+async def loop_lag(
+    label: str, detections: Sequence[str], opencv: ModuleType | None, plan: Plan
+) -> LagRun:
     lags: list[float] = []
     queue_waits: list[float] = []
     on_cpu: list[float] = []
@@ -718,7 +732,7 @@ async def loop_lag(label: str, detections: Sequence[str], opencv: ModuleType | N
         ]
         for camera in cameras:
             camera.start()
-        await asyncio.sleep(LAG_SECONDS)
+        await asyncio.sleep(plan.lag_seconds)
         running = False
         await probing
         await asyncio.gather(*(camera.stop() for camera in cameras))
@@ -850,8 +864,8 @@ def detail_lines(results: Results) -> list[str]:
         f"same stream time, which lengthens the burst. The evidence folder starts empty; at its "
         f"default cap ({DEFAULT_RETENTION_MB} MB: {results.full_prune[0]} pictures of the D1 "
         f"snapshots' median size, sparse files over 30 days) the retention pass (`prune`, run "
-        f"in the executor after the email is sent) takes {results.full_prune[1] * 1000:.0f} ms "
-        f"(median of 3)."
+        f"in the executor after the email and the evidence) takes "
+        f"{results.full_prune[1] * 1000:.0f} ms (median of 3)."
     )
     for run in results.lag:
         worst = run.worst
@@ -881,10 +895,11 @@ The integration's camera pipeline on real footage (`{FOOTAGE.name}`: 768x576, 10
 directory): `FfmpegSource` (one ffmpeg: grey PGM frames 320 wide at 5 fps, D1 JPEG snapshots \
 at q:v {SOURCE_DEFAULTS.jpeg_quality}, {SNAPSHOT_FPS:g} per second), `Analyser` with every \
 detector on (motion, tracker, one line, one zone, tamper; person HOG, where on, at most once a \
-second on motion frames), `CameraMonitor`'s burst capture, and the alert email \
+second on motion frames), the burst capture (`collect_burst`), and the alert email \
 (`fit_to_budget`, `alert_content`, `build_message`) sent with `send_messages` to a loopback \
-aiosmtpd server requiring STARTTLS and AUTH. Home Assistant itself is not running: the \
-executor is a `ThreadPoolExecutor(max_workers=4)`.
+aiosmtpd server requiring STARTTLS and AUTH, then the evidence and its retention pass \
+(`prune`), wired as `CameraRuntime` and `Alerts` wire them. Home Assistant itself is not \
+running: the executor is a `ThreadPoolExecutor(max_workers=4)`.
 
 - Command: `{COMMAND}` (the whole run took {results.seconds:.0f} s)
 - Machine: {machine()}; load average {results.load[0]} at the start, {results.load[1]} \
@@ -894,27 +909,28 @@ at the end (a shared machine: other work ran meanwhile)
 (`RUSAGE_CHILDREN`) running the pipeline's own command line (`ffmpeg_arguments`, through \
 `FfmpegSource`, as fast as it goes) over the whole file, divided by the file's frame count: \
 decoding each source frame plus its share of the grey and JPEG outputs, which is what a camera \
-costs in ffmpeg. Best of {DECODE_RUNS} runs (on a shared machine noise only adds).
+costs in ffmpeg. Best of {FULL.decode_runs} runs (on a shared machine noise only adds).
 - Detection cost per frame: CPU time of this process (OpenCV's threads included) for \
 `Analyser.analyse` over every grey frame in order, divided by the grey frames; best of \
-{DETECT_RUNS} runs without person, one run with person (its HOG calls amortised over all \
+{FULL.detect_runs} runs without person, one run with person (its HOG calls amortised over all \
 frames). The source has 10 fps and detection runs at 5, so per second of video detection's \
 share is half the per-frame one; both are given.
 - CPU of one camera: `FfmpegSource` with `realtime=True` (ffmpeg `-re`), each grey frame \
-analysed in the executor (one in flight, skipped while busy, as `CameraMonitor` does) for \
-{CPU_SECONDS:.0f} s, then `FfmpegSource.stop()`, which waits for ffmpeg to exit (it does not \
+analysed in the executor (one in flight, skipped while busy, as `CameraRuntime` does) for \
+{FULL.cpu_seconds:.0f} s, then `FfmpegSource.stop()`, which waits for ffmpeg to exit (it does not \
 on one SIGTERM) and then kills it, while everything runs on; (process + ffmpeg CPU) / wall time \
 over all of it.
 - Trigger → 250 OK: a trigger on a grey frame's arrival, its stream time the burst's start; \
-`CameraMonitor._async_burst` (pre-trigger picture, then pictures 1 s apart), then as \
-`async_alert` does: `fit_to_budget`, the evidence files, `alert_content`, `build_message` + \
+`collect_burst` (pre-trigger picture, then pictures 1 s apart), then as \
+`Alerts.async_alert` does: `fit_to_budget`, `alert_content`, `build_message` + \
 `RawMessage.from_message` in the executor, `send_messages`. "250 OK" is when the server \
 accepts the DATA (its `handle_DATA`). The target allows 250 ms after the last picture (burst \
-duration = trigger to last picture in hand). p95 is nearest-rank: with {ALERTS} samples, the \
+duration = trigger to last picture in hand). p95 is nearest-rank: with {FULL.alerts} samples, the \
 largest. Not included: the outbox (a durable write, then the same `send_messages`). After \
-each send, the retention pass (`prune`) runs, as `async_alert` does.
+each send, as `Alerts` does once the email is queued, the evidence files are written and the \
+retention pass (`prune`) runs.
 - Loop lag: a task sleeping {LAG_PROBE * 1000:.0f} ms and recording how late it wakes, while \
-{LAG_CAMERAS} realtime pipelines of the same file run for {LAG_SECONDS:.0f} s (ffmpeg \
+{LAG_CAMERAS} realtime pipelines of the same file run for {FULL.lag_seconds:.0f} s (ffmpeg \
 start-up included). A maximum is one bad moment: on a shared machine it varies from run to run \
 with the other load, so one run under 20 ms is weak evidence.
 {details}
@@ -978,33 +994,52 @@ def prose(results: Results) -> str:
 # Main --------------------------------------------------------------------------------------
 
 
-async def main() -> None:
-    if not FOOTAGE.is_file():
-        raise SystemExit(f"footage not found: {FOOTAGE} (set PTZ_BENCH_FOOTAGE)")
-    opencv = load_opencv()
-    if opencv is None:
-        raise SystemExit("OpenCV 4.x is needed for person detection")
+def quick_report(results: Results) -> str:
+    """--quick: that every path ran, with its figures (rough: short runs)."""
+    (d1,) = results.clips
+    (cpu,) = results.cpu
+    (lag,) = results.lag
+    ok = ", ".join(f"{run.ok * 1000:.0f}" for run in results.alerts)
+    return "\n".join(
+        [
+            f"Quick check ({results.seconds:.0f} s; rough figures, docs not written):",
+            f"- D1 decode {d1.clip.decode_ms:.2f} ms/frame, detection {d1.without_ms:.2f} ms/frame "
+            f"without person, {d1.with_person.person_calls} HOG calls with person; "
+            f"findings {dict(d1.without[0].findings)}",
+            f"- one camera {cpu.label}: {cpu.share:.1%} of a core, {cpu.analysed} frames analysed",
+            f"- trigger → 250 OK (ms): {ok}; largest email "
+            f"{max(run.message_bytes for run in results.alerts) / 1024:.0f} KB",
+            f"- retention pass on a full folder ({results.full_prune[0]} pictures): "
+            f"{results.full_prune[1] * 1000:.0f} ms",
+            f"- loop lag, {LAG_CAMERAS} cameras {lag.label}: max {lag.max_ms:.1f} ms",
+        ]
+    )
+
+
+async def measure(plan: Plan, opencv: ModuleType) -> Results:
+    quick = plan is QUICK
+    live_runs = [("without person", WITHOUT_PERSON)]
+    if not quick:
+        live_runs.append(("with person", WITH_PERSON))
     load = load_average()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ptz-bench-") as temp:
         folder = Path(temp)
-        progress("making the 720p clip")
         clips = [Clip("D1", FOOTAGE, "768x576")]
-        clips.append(Clip("720p", await asyncio.to_thread(make_720p, folder), "1280x720"))
+        if not quick:
+            progress("making the 720p clip")
+            clips.append(Clip("720p", await asyncio.to_thread(make_720p, folder), "1280x720"))
         clip_results = []
         for clip in clips:
             progress(f"decode and detection cost, {clip.name}")
-            clip_results.append(await measure_clip(clip, opencv))
+            clip_results.append(await measure_clip(clip, opencv, plan))
 
         cpu = []
-        for label, detections in (
-            ("without person", WITHOUT_PERSON),
-            ("with person", WITH_PERSON),
-        ):
+        for label, detections in live_runs:
             progress(f"one camera's CPU, {label}")
-            cpu.append(await one_camera_cpu(label, detections, opencv))
+            cpu.append(await one_camera_cpu(label, detections, opencv, plan))
 
-        progress(f"trigger to 250 OK, {ALERTS} alerts")
+        progress(f"trigger to 250 OK, {plan.alerts} alerts")
         server_tls, client_tls = tls_contexts()
         server = TimedSmtp(server_tls)
         await server.start()
@@ -1014,7 +1049,7 @@ async def main() -> None:
         try:
             # Untimed: the first TLS handshake pays for lazy set-up in both libraries.
             await send_messages(settings, [build_raw([b"\xff\xd8\xff\xd9"], dt.datetime.now())])
-            alerts, snapshot_delay = await trigger_to_ok(opencv, settings, server, folder)
+            alerts, snapshot_delay = await trigger_to_ok(opencv, settings, server, folder, plan)
         finally:
             await server.stop()
         progress("retention pass on a full evidence folder")
@@ -1024,14 +1059,11 @@ async def main() -> None:
         full_prune = await asyncio.to_thread(prune_full_folder, full, int(picture))
 
         lag = []
-        for label, detections in (
-            ("with person", WITH_PERSON),
-            ("without person", WITHOUT_PERSON),
-        ):
+        for label, detections in reversed(live_runs):
             progress(f"event-loop lag, {LAG_CAMERAS} cameras, {label}")
-            lag.append(await loop_lag(label, detections, opencv))
+            lag.append(await loop_lag(label, detections, opencv, plan))
     seconds = time.perf_counter() - started
-    results = Results(
+    return Results(
         clip_results,
         cpu,
         alerts,
@@ -1041,6 +1073,25 @@ async def main() -> None:
         seconds,
         (load, load_average()),
     )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="every path once, briefly (about 30 s), D1 only; docs/benchmarks.md not written",
+    )
+    quick = parser.parse_args().quick
+    if not FOOTAGE.is_file():
+        raise SystemExit(f"footage not found: {FOOTAGE} (set PTZ_BENCH_FOOTAGE)")
+    opencv = load_opencv()
+    if opencv is None:
+        raise SystemExit("OpenCV 4.x is needed for person detection")
+    results = await measure(QUICK if quick else FULL, opencv)
+    if quick:
+        print(quick_report(results))
+        return
     text = section(results, dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
     print(text)
     write_docs(text, SECTION)
