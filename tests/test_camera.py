@@ -223,7 +223,14 @@ async def test_disarmed_camera_sends_nothing_but_trigger_does(
     monitor = next(iter(entry.runtime_data.cameras.values()))
     assert monitor.armed is False
     record = await monitor.alerts.async_alert("motion")
-    assert record is None  # disarmed: detection goes on, email does not
+    # Disarmed: detection and the local pictures go on, the email does not, and it says why.
+    assert record is not None
+    assert record.held_back == "switched_off"
+    assert record.message_id is None
+    state = hass.states.get(f"sensor.{CAMERA}_last_alert")
+    assert state is not None
+    assert state.attributes["held_back"] == "switched_off"
+    assert state.attributes["emailed"] is False
 
     await hass.services.async_call(
         DOMAIN,
@@ -381,6 +388,7 @@ async def test_camera_entity_without_a_stream_is_polled(
         camera_entity="camera.shed",
         burst_count=1,
         pre_trigger=False,
+        mark_objects=False,  # the picture goes out as the camera gave it
     )
     monitor = next(iter(entry.runtime_data.cameras.values()))
     async with asyncio.timeout(30):
@@ -489,3 +497,4 @@ async def test_failing_snapshot_url_keeps_the_alert(
     await monitor.alerts.async_alert("motion", burst=1, force=True)
     assert len(list(folder.rglob("*_full.jpg"))) == 1
     assert "full-resolution pictures work again" in caplog.text
+    await next_mail(server, 3)  # the email is queued before the pictures are kept: let it go

@@ -235,7 +235,9 @@ class MailAccount:
         """
         raw, first = await self._async_enqueue(content, recipients, kind)
         # Wait for the first attempt, within what a connection may take; the item stays queued.
-        await asyncio.wait({first}, timeout=self.settings.timeout * 2 + 10)
+        # A schedule that waits before the first attempt answers "queued" at once.
+        if self.outbox.config.retry_delays and self.outbox.config.retry_delays[0] <= 0:
+            await asyncio.wait({first}, timeout=self.settings.timeout * 2 + 10)
         if not first.done() or first.cancelled():
             return Submission(raw.message_id, None, None)
         outcome = first.result()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Protocol
 
 from homeassistant.components.camera import async_get_image
@@ -21,14 +21,18 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import dt as dt_util
 
 from .account import MailAccount
+from .alert_policy import MERGEABLE_RANK, Capture, Cooldowns, Detection
+from .arming import Arming
 from .camera_settings import CameraSettings
 from .const import EVENT_ALERT, KIND_ALERT, LOGGER
 from .evidence import Evidence
 from .mail.alert import alert_content, event_title, render_subject
 from .snapshot import SnapshotError, async_fetch_snapshot, redact_url
 from .vision.burst import collect_burst
-from .vision.frames import JpegRing
-from .vision.jpeg import fit_to_budget
+from .vision.frames import JpegFrame, JpegRing
+from .vision.jpeg import email_size, fit_to_budget
+from .vision.marking import Marks, mark_picture
+from .vision.preview import animated_preview
 
 # Extra seconds a burst may wait for the stream beyond its own length.
 BURST_SLACK = 10.0
@@ -45,8 +49,15 @@ class PictureFeed(Protocol):
     def connected(self) -> bool:
         """The stream (or polled camera) gives pictures now."""
 
+    @property
+    def stream_lost(self) -> bool:
+        """It gave pictures, and does not any more."""
+
     def stream_now(self) -> float:
         """Stream time of "now"."""
+
+    def marks_for(self, frame: JpegFrame, joined: list[Detection]) -> Marks:
+        """What to draw on a burst picture: moving things near its time, lines and zones."""
 
 
 @dataclass(slots=True)
@@ -59,6 +70,8 @@ class AlertRecord:
     subject: str
     images: list[bytes] = field(default_factory=list)
     message_id: str | None = None
+    events: list[str] = field(default_factory=list)
+    held_back: str | None = None  # why it was not emailed (switched_off, disarmed, snoozed)
 
 
 class Alerts:
@@ -85,24 +98,58 @@ class Alerts:
         self.feed = feed
         self.evidence = evidence
         self._changed = changed
-        self.armed = True
+        self.arming = Arming(hass, settings.armed_by, settings.armed_states, changed)
         self.last_alert: AlertRecord | None = None
-        self._cooldown_until: dict[str, datetime] = {}
+        self._cooldowns = Cooldowns(settings.cooldown)
+        self._capture: Capture | None = None
         self._in_flight: set[asyncio.Task[AlertRecord | None]] = set()
         self._snapshot_failing = False
         self.closing = False
 
+    @property
+    def armed(self) -> bool:
+        """The switch (the manual override)."""
+        return self.arming.switch_on
+
+    @armed.setter
+    def armed(self, value: bool) -> None:
+        self.arming.switch_on = value
+
     def start(
         self, event_type: str, *, zone: str | None = None, trigger_time: float | None = None,
-        burst: int | None = None, force: bool = False,
-    ) -> asyncio.Task[AlertRecord | None]:  # fmt: skip
-        """Start an alert in the background; it is tracked until its email is queued."""
+        burst: int | None = None, force: bool = False, recipients: list[str] | None = None,
+    ) -> asyncio.Task[AlertRecord | None] | None:  # fmt: skip
+        """Start an alert in the background, or let the detection join one being captured.
+
+        Decided here, at once: two detections of one frame must not both start an alert.
+        Returns the task (tracked until its email is queued), or None when it joined or waits
+        for the cooldown.
+        """
+        detection = Detection(event_type, zone)
+        loop_now = asyncio.get_running_loop().time()
+        capture = self._capture
+        if (
+            not force
+            and event_type in MERGEABLE_RANK
+            and capture is not None
+            and loop_now <= capture.joins_until
+        ):
+            capture.join(detection)
+            return None
+        if not force and (self.closing or not self._cooldowns.take(event_type, dt_util.utcnow())):
+            return None
+        count = burst if burst is not None else self.settings.burst_for(event_type)
+        capture = Capture(
+            detection,
+            joins_until=loop_now + max(count, 1) * self.settings.burst_interval,
+            held_back=None if force else self.arming.held_back,
+        )
+        if event_type in MERGEABLE_RANK:
+            self._capture = capture
         # The entry's task: cancelled on unload, after async_finish has let it queue its email.
         task = self._entry.async_create_background_task(
             self.hass,
-            self.async_alert(
-                event_type, zone=zone, trigger_time=trigger_time, burst=burst, force=force
-            ),
+            self._async_run(capture, count, trigger_time, recipients),
             f"ptz_email_alert alert {self.settings.name}",
         )
         self._in_flight.add(task)
@@ -127,31 +174,48 @@ class Alerts:
         trigger_time: float | None = None,
         burst: int | None = None,
         force: bool = False,
+        recipients: list[str] | None = None,
     ) -> AlertRecord | None:
-        """Capture a burst and mail it, unless disarmed or cooling down (``force``: always)."""
+        """Start an alert and wait for it (None when it joined another or is cooling down)."""
+        task = self.start(
+            event_type, zone=zone, trigger_time=trigger_time, burst=burst, force=force,
+            recipients=recipients,
+        )  # fmt: skip
+        return None if task is None else await task
+
+    async def _async_run(
+        self,
+        capture: Capture,
+        count: int,
+        trigger_time: float | None,
+        recipients: list[str] | None,
+    ) -> AlertRecord:
+        """Capture the burst, mail it (unless held back), then keep the pictures."""
         now = dt_util.utcnow()
-        if not force:
-            if not self.armed or self.closing:
-                return None
-            if self._cooldown_until.get(event_type, now) > now:
-                return None
-            self._cooldown_until[event_type] = now + timedelta(seconds=self.settings.cooldown)
-        count = burst if burst is not None else self.settings.burst_for(event_type)
         full_resolution: asyncio.Task[list[bytes]] | None = None
         if self.settings.snapshot_url and count > 0:
             full_resolution = self.hass.async_create_task(
                 self._async_full_resolution(self.settings.snapshot_url, count), eager_start=True
             )
         start = self.feed.stream_now() if trigger_time is None else trigger_time
-        images, notes = await self._async_pictures(count, start)
+        frames, notes = await self._async_pictures(count, start)
+        if self._capture is capture:
+            self._capture = None  # the burst is complete: the next detection starts anew
+        primary = capture.primary
         when = dt_util.now()
         subject = render_subject(
-            self.settings.subject_template, camera=self.settings.name, event_type=event_type,
-            when=when, zone=zone, count=len(images),
+            self.settings.subject_template, camera=self.settings.name,
+            event_type=primary.event_type, when=when, zone=primary.zone, count=len(frames),
         )  # fmt: skip
-        budget = self.settings.max_email_kb * 1024
-        images = await self.hass.async_add_executor_job(fit_to_budget, images, budget)
-        record = AlertRecord(now, event_type, zone, subject, images)
+        originals = [frame.data for frame in frames]
+        marks = [self.feed.marks_for(frame, capture.joined) for frame in frames]
+        images, preview = await self.hass.async_add_executor_job(
+            self._prepare_pictures, originals, marks, when
+        )
+        record = AlertRecord(
+            now, primary.event_type, primary.zone, subject, images,
+            events=capture.event_types, held_back=capture.held_back,
+        )  # fmt: skip
         self.last_alert = record
         self.hass.bus.async_fire(
             EVENT_ALERT,
@@ -159,53 +223,83 @@ class Alerts:
                 "entry_id": self._entry.entry_id,
                 "camera": self.settings.name,
                 "subentry_id": self._subentry_id,
-                "event_type": event_type,
-                "event": event_title(event_type),
-                "zone": zone,
+                "event_type": primary.event_type,
+                "event": event_title(primary.event_type),
+                "events": capture.event_types,
+                "zone": primary.zone,
                 "subject": subject,
                 "snapshots": len(images),
+                "held_back": capture.held_back,
             },
         )
         self._changed()
-        content = alert_content(
-            subject=subject, camera=self.settings.name, event_type=event_type, when=when,
-            zone=zone, images=images, extra_lines=notes,
-        )  # fmt: skip
-        try:
-            record.message_id = await self.account.async_queue(content, kind=KIND_ALERT)
-        except HomeAssistantError as err:
-            LOGGER.warning("Alert email of camera %s was not queued: %s", self.settings.name, err)
-        # The email is safe in the outbox: now the local copies, best effort.
-        await self.evidence.async_save(record.time, event_type, images)
+        if capture.held_back is None:
+            content = alert_content(
+                subject=subject, camera=self.settings.name, event_type=primary.event_type,
+                when=when, zone=primary.zone, images=images, extra_lines=notes,
+                also=capture.also, preview=preview,
+            )  # fmt: skip
+            to = recipients or list(self.settings.recipients) or None
+            try:
+                record.message_id = await self.account.async_queue(content, to, kind=KIND_ALERT)
+            except HomeAssistantError as err:
+                LOGGER.warning(
+                    "Alert email of camera %s was not queued: %s", self.settings.name, err
+                )
+        # The email is safe in the outbox: now the clean originals, best effort.
+        await self.evidence.async_save(record.time, primary.event_type, originals)
         if full_resolution is not None:
             # Only kept locally: the email has gone with the stream's (smaller) pictures.
             full = await full_resolution
-            await self.evidence.async_save(record.time, event_type, full, "full")
+            await self.evidence.async_save(record.time, primary.event_type, full, "full")
         await self.evidence.async_prune(record.time)
         return record
 
-    async def _async_pictures(self, count: int, start: float) -> tuple[list[bytes], list[str]]:
+    def _prepare_pictures(
+        self, originals: list[bytes], marks: list[Marks], when: datetime
+    ) -> tuple[list[bytes], bytes | None]:
+        """Marked copies within the size budget, and the preview if it fits (executor)."""
+        budget = self.settings.max_email_kb * 1024
+        pictures = originals
+        if self.settings.mark_objects:
+            stamp = f"{dt_util.as_local(when):%Y-%m-%d %H:%M:%S}"
+            pictures = [
+                mark_picture(picture, replace(mark, stamp=stamp))
+                for picture, mark in zip(originals, marks, strict=True)
+            ]
+        pictures = fit_to_budget(pictures, budget)
+        preview = None
+        if self.settings.animated_preview and len(pictures) > 1:
+            gif = animated_preview(pictures, self.settings.burst_interval)
+            # Only when the email stays within its budget with it.
+            if gif is not None and email_size([*pictures, gif]) <= budget:
+                preview = gif
+        return pictures, preview
+
+    async def _async_pictures(self, count: int, start: float) -> tuple[list[JpegFrame], list[str]]:
         """The burst; with the stream down, a fresh picture or the last one, said as such."""
         if count <= 0:
             return [], []
-        # Lost pictures it had: do not wait for the burst. Never connected yet (just started):
-        # the first pictures are on their way.
-        if self.feed.connected or self.feed.last_picture_at is None:
+        # A stream that was there and is lost: do not wait for a burst that will not come.
+        # Not connected yet (just started, first pictures on their way): wait for them.
+        if not self.feed.stream_lost:
             burst = await collect_burst(
                 self.feed.ring, self.feed.jpeg_arrived, count=count, start=start,
                 interval=self.settings.burst_interval, pre_trigger=self.settings.pre_trigger,
                 within=count * self.settings.burst_interval + BURST_SLACK,
             )  # fmt: skip
-            if burst.pictures:
-                return burst.pictures, []
+            if burst.frames:
+                return burst.frames, []
         if fresh := await self._async_fresh_picture():
-            return [fresh], ["The stream is down: this picture was fetched from the camera now."]
+            return [JpegFrame(start, fresh)], [
+                "The stream is down: this picture was fetched from the camera now."
+            ]
         latest = self.feed.ring.latest
         if latest is None:
             return [], ["The stream is down and no picture was available."]
         taken = self.feed.last_picture_at
         when = f"{dt_util.as_local(taken):%Y-%m-%d %H:%M:%S}" if taken is not None else "earlier"
-        return [latest.data], [f"The stream is down: this is the last picture, from {when}."]
+        return [latest], [f"The stream is down: this is the last picture, from {when}."]
 
     async def _async_fresh_picture(self) -> bytes | None:
         """One picture taken now, from the snapshot URL or the camera entity, if either works."""

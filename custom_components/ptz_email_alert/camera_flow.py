@@ -24,18 +24,24 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
     TextSelector,
     TextSelectorConfig,
+    TextSelectorType,
 )
 
 from .const import (
+    CONF_ANIMATED_PREVIEW,
+    CONF_ARMED_BY,
+    CONF_ARMED_STATES,
     CONF_BURST_COUNT,
     CONF_BURST_INTERVAL,
     CONF_CAMERA_ENTITY,
+    CONF_CAMERA_RECIPIENTS,
     CONF_COOLDOWN,
     CONF_DETECTIONS,
     CONF_DRAW_LAYOUT,
     CONF_EXTERNAL_TRIGGERS,
     CONF_IGNORE_AREAS,
     CONF_LINES,
+    CONF_MARK_OBJECTS,
     CONF_MAX_EMAIL_KB,
     CONF_MODEL_PATH,
     CONF_OFFLINE_AFTER,
@@ -65,6 +71,18 @@ from .vision.layout import LayoutError, parse_areas, parse_lines, parse_zones
 from .vision.person import OnnxDetector, load_opencv
 
 PROBE_TIMEOUT = 20
+# Entities whose state can arm a camera: an alarm panel, a schedule, a toggle, people.
+ARMING_DOMAINS = [
+    "alarm_control_panel",
+    "schedule",
+    "input_boolean",
+    "binary_sensor",
+    "switch",
+    "person",
+    "group",
+    "zone",
+    "device_tracker",
+]
 
 
 def _schema() -> vol.Schema:
@@ -125,6 +143,15 @@ def _schema() -> vol.Schema:
             vol.Optional(CONF_EXTERNAL_TRIGGERS): EntitySelector(
                 EntitySelectorConfig(domain=["binary_sensor", "event"], multiple=True)
             ),
+            vol.Optional(CONF_CAMERA_RECIPIENTS): TextSelector(
+                TextSelectorConfig(type=TextSelectorType.EMAIL, multiple=True)
+            ),
+            vol.Optional(CONF_ARMED_BY): EntitySelector(
+                EntitySelectorConfig(domain=ARMING_DOMAINS)
+            ),
+            vol.Optional(CONF_ARMED_STATES): TextSelector(TextSelectorConfig(multiple=True)),
+            vol.Required(CONF_MARK_OBJECTS, default=True): BooleanSelector(),
+            vol.Required(CONF_ANIMATED_PREVIEW, default=False): BooleanSelector(),
         }
     )
 

@@ -8,6 +8,7 @@ bytes and decisions.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import ModuleType
@@ -28,7 +29,9 @@ from homeassistant.helpers.event import async_call_later, async_track_state_chan
 from homeassistant.util import dt as dt_util
 
 from .account import MailAccount
+from .alert_policy import Detection
 from .alerts import AlertRecord, Alerts
+from .arming import Arming
 from .camera_settings import CameraSettings
 from .const import DEFAULT_BURST, DETECTION_HOLD_SECONDS, DOMAIN, LOGGER
 from .evidence import Evidence
@@ -36,9 +39,12 @@ from .vision.analyser import Analyser, Finding
 from .vision.ffmpeg_source import FfmpegSource, SourceConfig
 from .vision.frames import GreyFrame, JpegFrame, JpegRing
 from .vision.jpeg import grey_from_jpeg
+from .vision.marking import Box, Marks
 
 # Seconds between pictures when a camera entity has no stream.
 POLL_INTERVAL = 1.0
+BOX_HISTORY = 50  # analysed frames (10 s at 5 a second)
+BOX_MATCH_SECONDS = 0.5  # a box marks a picture taken this close to its frame
 
 
 class CameraRuntime:
@@ -83,6 +89,10 @@ class CameraRuntime:
         self._ffmpeg = ffmpeg_binary
         self._hold_timers: dict[str, CALLBACK_TYPE] = {}
         self._reported_faults: set[str] = set()
+        self._stopped = False
+        self._ever_connected = False
+        # Boxes of moving things of the last analysed frames, to mark the burst's pictures.
+        self._boxes: deque[tuple[float, tuple[Box, ...]]] = deque(maxlen=BOX_HISTORY)
 
     # Read by entities ----------------------------------------------------------------------
 
@@ -90,6 +100,11 @@ class CameraRuntime:
     def connected(self) -> bool:
         """The stream (or the polled camera) gives pictures."""
         return self._connected
+
+    @property
+    def stream_lost(self) -> bool:
+        """It gave pictures, and does not any more."""
+        return self._ever_connected and not self._connected
 
     @property
     def offline(self) -> bool:
@@ -104,6 +119,32 @@ class CameraRuntime:
     @armed.setter
     def armed(self, value: bool) -> None:
         self.alerts.armed = value
+        self._changed()
+
+    @property
+    def arming(self) -> Arming:
+        """Switch, arming entity and snooze."""
+        return self.alerts.arming
+
+    def marks_for(self, frame: JpegFrame, joined: list[Detection]) -> Marks:
+        """Boxes of what moved at the analysed frame nearest ``frame``; the line or zone hit."""
+        boxes: list[Box] = []
+        nearest = min(self._boxes, key=lambda item: abs(item[0] - frame.time), default=None)
+        if nearest is not None and abs(nearest[0] - frame.time) <= BOX_MATCH_SECONDS:
+            boxes = list(nearest[1])
+        hit_lines = {d.zone for d in joined if d.event_type == "line_crossing"}
+        hit_zones = {d.zone for d in joined if d.event_type == "region_intrusion"}
+        lines = [
+            (line.name, line.start, line.end)
+            for line in self.analyser.lines.lines
+            if line.name in hit_lines
+        ]
+        zones = [
+            (zone.name, zone.polygon)
+            for zone in self.analyser.zones.zones
+            if zone.name in hit_zones
+        ]
+        return Marks(boxes=boxes, lines=lines, zones=zones)
 
     @property
     def last_alert(self) -> AlertRecord | None:
@@ -118,6 +159,7 @@ class CameraRuntime:
 
     async def async_start(self) -> None:
         """Open the stream and follow the external triggers."""
+        self.alerts.arming.async_start()
         if self.settings.external_triggers:
             self._unsubscribe.append(
                 async_track_state_change_event(
@@ -155,6 +197,9 @@ class CameraRuntime:
 
     async def async_stop(self) -> None:
         """Stop ffmpeg, the poller and timers."""
+        # A frame still in the executor must not start timers after this.
+        self._stopped = True
+        self.alerts.arming.async_stop()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
@@ -228,7 +273,7 @@ class CameraRuntime:
 
     @callback
     def _on_grey(self, frame: GreyFrame) -> None:
-        if self._busy:
+        if self._busy or self._stopped:
             return  # still analysing the previous frame: skip, never queue up
         self._busy = True
         self.entry.async_create_background_task(
@@ -242,6 +287,7 @@ class CameraRuntime:
             )
         finally:
             self._busy = False
+        self._boxes.append((frame.time, tuple(self.analyser.last_boxes)))
         for problem in self.analyser.take_problems():
             self._report_fault(problem.detector, problem.error, disabled=problem.disabled)
         for finding in findings:
@@ -276,6 +322,7 @@ class CameraRuntime:
     @callback
     def _on_connected(self, connected: bool) -> None:
         self._connected = connected
+        self._ever_connected |= connected
         if connected:
             LOGGER.info("Camera %s: stream connected", self.name)
             if self._offline_timer:
@@ -291,7 +338,7 @@ class CameraRuntime:
         self._changed()
 
     def _arm_offline_timer(self) -> None:
-        if self._offline_timer or self._offline_reported:
+        if self._offline_timer or self._offline_reported or self._stopped:
             return
 
         @callback
@@ -308,6 +355,8 @@ class CameraRuntime:
 
     @callback
     def _handle(self, finding: Finding, stream_time: float) -> None:
+        if self._stopped:
+            return
         self._set_active(finding.event_type, dt_util.utcnow())
         for listener in list(self._detection_listeners):
             listener(finding)
@@ -331,9 +380,11 @@ class CameraRuntime:
         until = self.active_until.get(event_type)
         return until is not None and until > dt_util.utcnow()
 
-    async def async_trigger(self, event_type: str) -> AlertRecord | None:
+    async def async_trigger(
+        self, event_type: str, recipients: list[str] | None = None
+    ) -> AlertRecord | None:
         """The ``trigger`` action: a burst now, whatever the switch and cooldown say."""
-        return await self.alerts.async_alert(event_type, force=True)
+        return await self.alerts.async_alert(event_type, force=True, recipients=recipients)
 
     @callback
     def _on_external(self, event: Event[EventStateChangedData]) -> None:

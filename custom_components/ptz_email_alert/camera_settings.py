@@ -8,15 +8,20 @@ from datetime import timedelta
 from typing import Any
 
 from .const import (
+    CONF_ANIMATED_PREVIEW,
+    CONF_ARMED_BY,
+    CONF_ARMED_STATES,
     CONF_BURST_COUNT,
     CONF_BURST_INTERVAL,
     CONF_CAMERA_ENTITY,
+    CONF_CAMERA_RECIPIENTS,
     CONF_COOLDOWN,
     CONF_DETECTIONS,
     CONF_DRAW_LAYOUT,
     CONF_EXTERNAL_TRIGGERS,
     CONF_IGNORE_AREAS,
     CONF_LINES,
+    CONF_MARK_OBJECTS,
     CONF_MAX_EMAIL_KB,
     CONF_MODEL_PATH,
     CONF_OFFLINE_AFTER,
@@ -40,6 +45,14 @@ from .const import (
 )
 from .mail.alert import DEFAULT_SUBJECT_TEMPLATE
 from .vision.analyser import AnalyserConfig
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    """A list option (or one text with commas or lines) as clean strings."""
+    if not value:
+        return ()
+    items = value if isinstance(value, (list, tuple)) else str(value).replace(",", "\n").split()
+    return tuple(item.strip() for item in map(str, items) if item.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +81,11 @@ class CameraSettings:
     retention_mb: float = DEFAULT_RETENTION_MB
     model_path: str | None = None
     draw_layout: bool = False
+    recipients: tuple[str, ...] = ()  # empty: the account's
+    armed_by: str | None = None
+    armed_states: tuple[str, ...] = ()  # empty: what arms by default for its kind
+    mark_objects: bool = True
+    animated_preview: bool = False
 
     @classmethod
     def from_data(cls, name: str, data: Mapping[str, Any]) -> CameraSettings:
@@ -100,6 +118,11 @@ class CameraSettings:
             retention_mb=float(data.get(CONF_RETENTION_MB, DEFAULT_RETENTION_MB)),
             model_path=text(CONF_MODEL_PATH),
             draw_layout=bool(data.get(CONF_DRAW_LAYOUT, False)),
+            recipients=_texts(data.get(CONF_CAMERA_RECIPIENTS)),
+            armed_by=text(CONF_ARMED_BY),
+            armed_states=_texts(data.get(CONF_ARMED_STATES)),
+            mark_objects=bool(data.get(CONF_MARK_OBJECTS, True)),
+            animated_preview=bool(data.get(CONF_ANIMATED_PREVIEW, False)),
         )
 
     def burst_for(self, event_type: str) -> int:

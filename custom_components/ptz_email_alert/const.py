@@ -103,6 +103,11 @@ CONF_RETENTION_DAYS: Final = "retention_days"
 CONF_MODEL_PATH: Final = "model_path"
 CONF_DRAW_LAYOUT: Final = "draw_layout"
 CONF_RETENTION_MB: Final = "retention_mb"
+CONF_CAMERA_RECIPIENTS: Final = "recipients"  # same key as the account's option
+CONF_ARMED_BY: Final = "armed_by"
+CONF_ARMED_STATES: Final = "armed_states"
+CONF_MARK_OBJECTS: Final = "mark_objects"
+CONF_ANIMATED_PREVIEW: Final = "animated_preview"
 
 DETECTION_TYPES: Final = [
     "motion",

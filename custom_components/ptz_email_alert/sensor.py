@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from homeassistant.components.sensor import (
+    RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
@@ -16,6 +17,7 @@ from homeassistant.components.sensor import (
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from .camera_runtime import CameraRuntime
 from .entity import PtzEmailAlertAccountEntity, PtzEmailAlertCameraEntity, add_camera_entities
@@ -98,7 +100,11 @@ async def async_setup_entry(
 ) -> None:
     """Add the account's sensors and each camera's last-alert sensor."""
     async_add_entities(AccountSensor(entry, description) for description in SENSORS)
-    add_camera_entities(entry, async_add_entities, lambda m: [LastAlertSensor(entry, m)])
+    add_camera_entities(
+        entry,
+        async_add_entities,
+        lambda m: [LastAlertSensor(entry, m), SnoozedUntilSensor(entry, m)],
+    )
 
 
 class AccountSensor(PtzEmailAlertAccountEntity, SensorEntity):
@@ -152,7 +158,39 @@ class LastAlertSensor(PtzEmailAlertCameraEntity, SensorEntity):
             return None
         return {
             "event_type": alert.event_type,
+            "events": alert.events,
             "zone": alert.zone,
             "subject": alert.subject,
             "snapshots": len(alert.images),
+            "emailed": alert.held_back is None,
+            # Why the email was held back: switched_off, disarmed (armed by) or snoozed.
+            "held_back": alert.held_back,
         }
+
+
+class SnoozedUntilSensor(PtzEmailAlertCameraEntity, RestoreSensor):
+    """Until when the camera's alert emails are held back; kept across restarts."""
+
+    _attr_translation_key = "snoozed_until"
+    _attr_device_class = SensorDeviceClass.TIMESTAMP
+
+    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraRuntime) -> None:
+        """The snooze sensor of ``monitor``."""
+        super().__init__(entry, monitor, "snoozed_until")
+
+    async def async_added_to_hass(self) -> None:
+        """A snooze set before a restart or reload still holds."""
+        await super().async_added_to_hass()
+        last = await self.async_get_last_sensor_data()
+        if (
+            self.monitor.arming.snoozed_until is None
+            and last is not None
+            and isinstance(last.native_value, datetime)
+            and last.native_value > dt_util.utcnow()
+        ):
+            self.monitor.arming.snooze(last.native_value)
+
+    @property
+    def native_value(self) -> datetime | None:
+        """The end of the snooze, or None."""
+        return self.monitor.arming.snoozed_until

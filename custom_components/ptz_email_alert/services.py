@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import voluptuous as vol
@@ -25,6 +26,9 @@ from .runtime_data import PtzEmailAlertConfigEntry, PtzEmailAlertData
 
 SERVICE_SEND_EMAIL = "send_email"
 SERVICE_TRIGGER = "trigger"
+SERVICE_SNOOZE = "snooze"
+ATTR_DURATION = "duration"
+ATTR_UNTIL = "until"
 ATTR_EVENT_TYPE = "event_type"
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_SUBJECT = "subject"
@@ -51,6 +55,7 @@ SEND_EMAIL_SCHEMA = vol.Schema(
 TRIGGER_SCHEMA = vol.Schema(
     {
         vol.Required("entity_id"): cv.entity_ids,
+        vol.Optional(ATTR_RECIPIENTS): vol.All(cv.ensure_list, [cv.string]),
         vol.Optional(ATTR_EVENT_TYPE, default="external"): vol.In(
             [
                 "motion",
@@ -66,15 +71,43 @@ TRIGGER_SCHEMA = vol.Schema(
 )
 
 
+SNOOZE_SCHEMA = vol.Schema(
+    {
+        vol.Required("entity_id"): cv.entity_ids,
+        vol.Exclusive(ATTR_DURATION, "snooze"): cv.positive_time_period,
+        vol.Exclusive(ATTR_UNTIL, "snooze"): cv.datetime,
+    }
+)
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the integration's actions."""
 
     async def _trigger(call: ServiceCall) -> None:
         for monitor in _monitors_for(hass, call.data["entity_id"]):
-            await monitor.async_trigger(call.data[ATTR_EVENT_TYPE])
+            await monitor.async_trigger(
+                call.data[ATTR_EVENT_TYPE], call.data.get(ATTR_RECIPIENTS) or None
+            )
 
     hass.services.async_register(DOMAIN, SERVICE_TRIGGER, _trigger, schema=TRIGGER_SCHEMA)
+
+    @callback
+    def _snooze(call: ServiceCall) -> None:
+        if (duration := call.data.get(ATTR_DURATION)) is not None:
+            until: datetime | None = dt_util.utcnow() + duration if duration else None
+        elif (at := call.data.get(ATTR_UNTIL)) is not None:
+            until = dt_util.as_utc(
+                at if at.tzinfo else at.replace(tzinfo=dt_util.get_default_time_zone())
+            )
+        else:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="snooze_needs_time"
+            )
+        for monitor in _monitors_for(hass, call.data["entity_id"]):
+            monitor.arming.snooze(until)
+
+    hass.services.async_register(DOMAIN, SERVICE_SNOOZE, _snooze, schema=SNOOZE_SCHEMA)
 
     async def _send_email(call: ServiceCall) -> ServiceResponse:
         entry = _account_entry(hass, call.data.get(ATTR_CONFIG_ENTRY_ID))

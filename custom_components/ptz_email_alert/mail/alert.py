@@ -24,9 +24,31 @@ EVENT_TITLES = {
 }
 
 
+# How a detection that joined another one's alert is named in the body.
+EVENT_LABELS = {
+    "motion": "Motion",
+    "person": "Person",
+    "vehicle": "Vehicle",
+    "line_crossing": "Line crossing",
+    "region_intrusion": "Region intrusion",
+}
+
+
 def event_title(event_type: str) -> str:
     """``person`` -> ``Human Detected``; unknown types are title-cased."""
     return EVENT_TITLES.get(event_type, event_type.replace("_", " ").title())
+
+
+def event_label(event_type: str, zone: str | None = None) -> str:
+    """``line_crossing``, ``gate`` -> ``Line crossing 'gate'``."""
+    label = EVENT_LABELS.get(event_type, event_type.replace("_", " ").capitalize())
+    return f"{label} '{zone}'" if zone else label
+
+
+def event_summary(event_type: str, also: Sequence[str] = ()) -> str:
+    """``Human Detected, also: Motion, Line crossing 'gate'``."""
+    title = event_title(event_type)
+    return f"{title}, also: {', '.join(also)}" if also else title
 
 
 def render_subject(
@@ -65,8 +87,14 @@ def alert_content(
     zone: str | None,
     images: Sequence[bytes],
     extra_lines: Sequence[str] = (),
+    also: Sequence[str] = (),
+    preview: bytes | None = None,
 ) -> EmailContent:
-    """Text and HTML bodies with the pictures attached and shown inline (phones show both)."""
+    """Text and HTML bodies with the pictures attached and shown inline (phones show both).
+
+    ``also``: the other detections that joined this alert, as :func:`event_label` names them.
+    ``preview``: an animated GIF of the burst, shown first.
+    """
     stamp = when.strftime("%Y%m%d-%H%M%S")
     safe_camera = "".join(c if c.isalnum() else "_" for c in camera)[:40] or "camera"
     attachments = [
@@ -80,7 +108,7 @@ def alert_content(
     ]
     facts = [
         ("Camera", camera),
-        ("Event", event_title(event_type)),
+        ("Event", event_summary(event_type, also)),
         ("Time", when.strftime("%Y-%m-%d %H:%M:%S %Z").strip()),
     ]
     if zone:
@@ -97,6 +125,18 @@ def alert_content(
         "style='max-width:100%;height:auto'></p>"
         for a in attachments
     )
+    if preview is not None:
+        gif = Attachment(
+            f"{safe_camera}_{stamp}_preview.gif",
+            preview,
+            "image/gif",
+            content_id="preview@ptz-email-alert",
+        )
+        attachments.insert(0, gif)
+        pictures = (
+            "<p><img src='cid:preview@ptz-email-alert' alt='preview' "
+            "style='max-width:100%;height:auto'></p>" + pictures
+        )
     extra = "".join(f"<p>{html.escape(line)}</p>" for line in extra_lines)
     body = (
         "<html><body style='font-family:sans-serif'>"

@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from .frames import JpegRing
+from .frames import JpegFrame, JpegRing
 
 
 @dataclass(frozen=True, slots=True)
 class Burst:
     """The pictures of one alert; ``complete`` is False when the stream gave fewer than asked."""
 
-    pictures: list[bytes]
+    frames: list[JpegFrame]
     complete: bool
+
+    @property
+    def pictures(self) -> list[bytes]:
+        """The JPEGs."""
+        return [frame.data for frame in self.frames]
 
 
 async def collect_burst(
@@ -33,9 +38,9 @@ async def collect_burst(
     """
     if count <= 0:
         return Burst([], complete=True)
-    pictures: list[bytes] = []
+    pictures: list[JpegFrame] = []
     if pre_trigger and (before := ring.before(start)):
-        pictures.append(before.data)
+        pictures.append(before)
     wanted = start
     try:
         async with asyncio.timeout(within):
@@ -45,7 +50,7 @@ async def collect_burst(
                     arrived.clear()
                     await arrived.wait()
                     continue
-                pictures.append(frame.data)
+                pictures.append(frame)
                 wanted = frame.time + interval
     except TimeoutError:
         return Burst(pictures, complete=False)
