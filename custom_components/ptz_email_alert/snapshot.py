@@ -17,6 +17,10 @@ import re
 import aiohttp
 from yarl import URL
 
+# One redaction for every log line (login and secret query parameters); the Home Assistant
+# layer imports it from here.
+from .vision.redact import redact_url as redact_url  # noqa: PLC0414 (re-exported)
+
 JPEG_START = b"\xff\xd8"
 _CHALLENGE_PARAMETER = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
 _DIGESTS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
@@ -24,14 +28,6 @@ _DIGESTS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 
 class SnapshotError(Exception):
     """The snapshot URL gave no JPEG; the message says why (never with the password)."""
-
-
-def redact_url(url: str) -> str:
-    """``url`` without its login, for logs."""
-    try:
-        return str(URL(url).with_user(None))
-    except ValueError:
-        return "(invalid URL)"
 
 
 def digest_authorization(
