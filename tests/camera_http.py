@@ -1,14 +1,18 @@
-"""A camera's HTTP snapshot endpoint on loopback (aiohttp): open, basic, digest (MD5, SHA-256).
+"""A camera's HTTP endpoints on loopback (aiohttp): snapshots with open, basic and digest
+(MD5, SHA-256) logins; an MJPEG stream; static files (HLS playlists and segments).
 
 The digest check is written from the server's side of RFC 7616, independently of the client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Callable
+import contextlib
 import hashlib
 import io
+from pathlib import Path
 import re
 import secrets
 
@@ -29,10 +33,15 @@ def full_resolution_jpeg() -> bytes:
 
 
 class CameraHttp:
-    """Snapshot endpoints: ``/open``, ``/basic``, ``/digest``, ``/sha256``, ``/html``."""
+    """Snapshot endpoints ``/open``, ``/basic``, ``/digest``, ``/sha256``, ``/html``; ``/mjpeg``
+    (multipart/x-mixed-replace, as IP cameras send MJPEG); ``/files/`` (``static_dir``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, static_dir: Path | None = None) -> None:
         self.picture = full_resolution_jpeg()
+        self.mjpeg_frames: list[bytes] = [self.picture]  # sent in a loop by /mjpeg
+        self.mjpeg_fps = 10.0
+        self.static_dir = static_dir
+        self._closing = asyncio.Event()
         self.requests: list[str] = []  # paths of the requests that got a picture
         self.open_fails = False  # /open answers 503, as a camera that is rebooting
         self.authorizations: list[str] = []  # every Authorization header seen
@@ -47,6 +56,9 @@ class CameraHttp:
         app.router.add_get("/digest", self._digest("MD5"))
         app.router.add_get("/sha256", self._digest("SHA-256"))
         app.router.add_get("/html", self._html)
+        app.router.add_get("/mjpeg", self._mjpeg)
+        if self.static_dir is not None:
+            app.router.add_static("/files/", self.static_dir)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -54,6 +66,7 @@ class CameraHttp:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
+        self._closing.set()  # ends streams still open, so cleanup does not wait for them
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -68,6 +81,32 @@ class CameraHttp:
         if self.open_fails:
             raise web.HTTPServiceUnavailable
         return self._picture(request)
+
+    async def _mjpeg(self, request: web.Request) -> web.StreamResponse:
+        """The JPEGs in a loop at ``mjpeg_fps``, paced by this server's clock (no timestamps)."""
+        response = web.StreamResponse(
+            headers={"Content-Type": "multipart/x-mixed-replace; boundary=frame"}
+        )
+        await response.prepare(request)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        index = 0
+        while not self._closing.is_set():
+            picture = self.mjpeg_frames[index % len(self.mjpeg_frames)]
+            part = (
+                b"--frame\r\nContent-Type: image/jpeg\r\n"
+                + f"Content-Length: {len(picture)}\r\n\r\n".encode()
+            )
+            try:
+                await response.write(part + picture + b"\r\n")
+            except ConnectionError:
+                break  # the client went away
+            index += 1
+            # Pacing, as a camera's sensor does: the next frame is due at start + index / fps.
+            delay = start + index / self.mjpeg_fps - loop.time()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), max(0.0, delay))
+        return response
 
     async def _html(self, request: web.Request) -> web.Response:
         return web.Response(text="<html>login</html>", content_type="text/html")
