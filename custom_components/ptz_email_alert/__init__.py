@@ -15,7 +15,7 @@ from .account import MailAccount
 from .camera_runtime import CameraRuntime
 from .const import DOMAIN, SUBENTRY_CAMERA
 from .heartbeat import Heartbeat
-from .opencv_support import async_load_opencv
+from .opencv_support import async_installed_opencv, async_load_opencv
 from .runtime_data import PtzEmailAlertConfigEntry, PtzEmailAlertData
 from .services import async_setup_services
 from .storage import OutboxFiles
@@ -68,9 +68,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry
         entry.async_on_unload(camera.async_stop)
         await camera.async_start()
     if wanting := [c for c in data.cameras.values() if c.settings.wants_objects]:
-        data.opencv_loading = entry.async_create_background_task(
-            hass, _async_enable_objects(hass, wanting), f"{DOMAIN} load OpenCV"
-        )
+        # Installed: loaded now (an import). To be installed: in the background, since pip
+        # can take minutes and mail and motion detection must not wait for it.
+        if opencv := await async_installed_opencv(hass):
+            for camera in wanting:
+                camera.set_opencv(opencv)
+        else:
+            data.opencv_loading = entry.async_create_background_task(
+                hass, _async_enable_objects(hass, wanting), f"{DOMAIN} load OpenCV"
+            )
     return True
 
 

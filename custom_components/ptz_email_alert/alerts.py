@@ -141,7 +141,8 @@ class Alerts:
         count = burst if burst is not None else self.settings.burst_for(event_type)
         capture = Capture(
             detection,
-            joins_until=loop_now + max(count, 1) * self.settings.burst_interval,
+            # Until its last picture is in (the capture ends it then), and a second more.
+            joins_until=loop_now + max(count, 1) * self.settings.burst_interval + 1.0,
             held_back=None if force else self.arming.held_back,
         )
         if event_type in MERGEABLE_RANK:

@@ -12,6 +12,11 @@ from .const import DOMAIN, LOGGER, OPENCV_REQUIREMENT
 from .vision.person import load_opencv
 
 
+async def async_installed_opencv(hass: HomeAssistant) -> ModuleType | None:
+    """OpenCV if it is installed already (an import, in the executor), else None."""
+    return await hass.async_add_executor_job(load_opencv)
+
+
 async def async_load_opencv(hass: HomeAssistant, cameras: list[str]) -> ModuleType | None:
     """OpenCV, installed now if missing; else a repair, and the rest runs."""
     opencv = await hass.async_add_executor_job(load_opencv)
