@@ -40,6 +40,10 @@ class CameraHttp:
         self.picture = full_resolution_jpeg()
         self.mjpeg_frames: list[bytes] = [self.picture]  # sent in a loop by /mjpeg
         self.mjpeg_fps = 10.0
+        # After this many frames a stream goes silent with its connection open (a camera that
+        # hangs); None: never. Only the first connection hangs, so a reconnect gets pictures.
+        self.mjpeg_hang_after: int | None = None
+        self.mjpeg_connections = 0
         self.static_dir = static_dir
         self._closing = asyncio.Event()
         self.requests: list[str] = []  # paths of the requests that got a picture
@@ -91,7 +95,12 @@ class CameraHttp:
         loop = asyncio.get_running_loop()
         start = loop.time()
         index = 0
+        self.mjpeg_connections += 1
+        hang_after = self.mjpeg_hang_after if self.mjpeg_connections == 1 else None
         while not self._closing.is_set():
+            if hang_after is not None and index >= hang_after:
+                await self._closing.wait()  # silent, connection kept open
+                break
             picture = self.mjpeg_frames[index % len(self.mjpeg_frames)]
             part = (
                 b"--frame\r\nContent-Type: image/jpeg\r\n"

@@ -84,6 +84,21 @@ async def test_mjpeg_over_http_keeps_real_time(camera_http: CameraHttp) -> None:
         assert last.time - first.time == pytest.approx(last_wall - first_wall, rel=0.25)
 
 
+async def test_camera_that_hangs_with_the_connection_open_is_reconnected(
+    camera_http: CameraHttp, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A camera that stops sending but keeps the socket open: not "connected" for ever."""
+    camera_http.mjpeg_frames = await jpeg_sequence(PEDESTRIANS)
+    camera_http.mjpeg_hang_after = 10  # one second of pictures, then silence
+    caplog.set_level(logging.DEBUG)
+    recorder = Recorder()
+    source = recorder.source(camera_http.url("/mjpeg", None), stall_timeout=1.0)
+    async with running(source):
+        await recorder.until(lambda: recorder.connections[:3] == [True, False, True], within=15)
+    assert camera_http.mjpeg_connections == 2  # it reconnected, and the new stream flows
+    assert "ended: no picture for 1 s" in caplog.text
+
+
 async def test_hls_keeps_its_own_time(tmp_path: Path, socket_enabled: None) -> None:
     """HLS comes a segment at a time, in bursts: frame times must be the stream's own."""
     await hls_folder(PEDESTRIANS, tmp_path / "hls")

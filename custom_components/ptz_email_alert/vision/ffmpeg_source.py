@@ -43,6 +43,10 @@ class SourceConfig:
     jpeg_quality: int = 5  # ffmpeg's -q:v, 2 (best) to 31
     realtime: bool = False  # read a file at its own speed, as if it were a camera
     loop_file: bool = False
+    # A camera that stops sending but keeps the connection open would otherwise count as
+    # connected for ever: no frame for this long ends the run (and it reconnects).
+    stall_timeout: float = 20.0
+    first_frame_timeout: float = 60.0  # RTSP set-up and probing can take a while
 
 
 def needs_wall_clock(url: str) -> bool:
@@ -214,7 +218,9 @@ class FfmpegSource:
             await end_process(process, signal.SIGKILL if self.stopping else signal.SIGTERM)
             self._process = None
         self.last_error = (
-            redact_text(run.errors.last_line) or f"ffmpeg exited ({process.returncode})"
+            run.stalled
+            or redact_text(run.errors.last_line)
+            or f"ffmpeg exited ({process.returncode})"
         )
         if not self._stopping:
             _LOGGER.debug("ffmpeg for %s ended: %s", redact_url(self.config.url), self.last_error)
@@ -243,6 +249,7 @@ class _Run:
         self.base = base
         self.grey_count = self.jpeg_count = 0
         self.got_frames = False
+        self.stalled = ""  # why the run was ended for silence, if it was
         self.errors = OutputTail()
         self._on_frames = on_frames
         self._jpeg_file = os.fdopen(jpeg_fd, "rb", 0)
@@ -258,7 +265,19 @@ class _Run:
     async def read_grey(self, on_grey: Callable[[GreyFrame], None]) -> None:
         assert self.process.stdout is not None
         frames = PgmStream()
-        while chunk := await self.process.stdout.read(65536):
+        while True:
+            limit = (
+                self.config.stall_timeout if self.got_frames else self.config.first_frame_timeout
+            )
+            try:
+                async with asyncio.timeout(limit):
+                    chunk = await self.process.stdout.read(65536)
+            except TimeoutError:
+                self.stalled = f"no picture for {limit:.0f} s"
+                signal_group(self.process, signal.SIGKILL)  # its pipes end; the run closes
+                return
+            if not chunk:
+                return
             for pixels in frames.feed(chunk):
                 self.got_frames = True
                 self._on_frames()
