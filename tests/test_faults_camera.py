@@ -258,3 +258,28 @@ async def test_reauth_reloads_once_and_heartbeat_lists_cameras(
     assert "Front Gate:" in body_text(mail)
     assert "none configured" not in body_text(mail)
     assert hass.states.get(f"binary_sensor.{CAMERA}_stream") is not None
+
+
+async def test_outbox_folder_that_cannot_be_written_is_a_clear_error(
+    hass: HomeAssistant, smtp_server: ServerFactory
+) -> None:
+    """Disk full or read-only: the action fails with a translated error, not a traceback."""
+    from homeassistant.exceptions import HomeAssistantError
+
+    from .test_delivery import notify, setup_account
+
+    server = await smtp_server("starttls")
+    entry = await setup_account(hass, server)
+    folder = Path(hass.config.path(".storage", DOMAIN, entry.entry_id))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    if folder.exists():
+        folder.rmdir()
+    folder.write_bytes(b"")  # a file where the outbox folder must be: writes fail for real
+    with pytest.raises(HomeAssistantError) as raised:
+        await notify(hass, "Gate alarm")
+    assert raised.value.translation_key == "outbox_not_writable"
+    assert server.received == []
+    folder.unlink()  # space is back: mail goes again
+    await notify(hass, "Gate alarm")
+    (mail,) = await next_mail(server, 1)
+    assert mail.message["Subject"] == "Gate alarm"
