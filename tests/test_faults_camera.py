@@ -239,9 +239,9 @@ async def test_reauth_reloads_once_and_heartbeat_lists_cameras(
         return await real_setup(*args)
 
     monkeypatch.setattr(integration, "async_setup_entry", counting_setup)
-    result = await entry.start_reauth_flow(hass)
     hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_PASSWORD: "old"})
     await hass.async_block_till_done()
+    result = await entry.start_reauth_flow(hass)
     setups = 0
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_PASSWORD: PASSWORD}

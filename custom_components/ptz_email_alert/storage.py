@@ -55,18 +55,23 @@ class OutboxFiles:
         """
         try:
             return await self._store.async_load()
-        except (KeyError, TypeError, ValueError) as err:
+        # Newer Home Assistant refuses a higher version with UnsupportedStorageVersionError
+        # (a HomeAssistantError); older ones reach the migration step above.
+        except (KeyError, TypeError, ValueError, HomeAssistantError) as err:
             _LOGGER.error(  # noqa: TRY400 - the reason is in the message, no traceback
                 "Outbox index %s is not in the expected format (%r); reading what can be read",
                 self._store.path,
                 err,
             )
             try:
-                return await self._hass.async_add_executor_job(
+                document = await self._hass.async_add_executor_job(
                     json_util.load_json, self._store.path
                 )
             except HomeAssistantError:
                 return None  # nothing readable: the outbox rebuilds from the message files
+            if isinstance(document, dict) and "data" in document and "version" in document:
+                return document["data"]  # Store's envelope of a version it would not read
+            return document
 
     async def async_save(self, data: dict[str, Any]) -> None:
         """Save the index now (not delayed: an item must be on disk before it is tried)."""
