@@ -20,7 +20,8 @@ from custom_components.ptz_email_alert.mail.upload_clients import (
     async_check,
     async_upload,
 )
-from custom_components.ptz_email_alert.mail.upload_queue import UploadItem, UploadQueue
+from custom_components.ptz_email_alert.mail.upload_queue import UploadQueue
+from custom_components.ptz_email_alert.mail.upload_records import UploadItem
 
 from .upload_servers import PASSWORD, USER, DiskStorage, FtpServer, SftpServer
 
