@@ -15,7 +15,6 @@ from types import ModuleType
 
 from homeassistant.components.camera import async_get_image, async_get_stream_source
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
-from homeassistant.const import STATE_ON
 from homeassistant.core import (
     CALLBACK_TYPE,
     Event,
@@ -24,7 +23,6 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later, async_track_state_change_event
 from homeassistant.util import dt as dt_util
 
@@ -33,7 +31,9 @@ from .alert_policy import Detection
 from .alerts import AlertRecord, Alerts
 from .arming import Arming
 from .camera_settings import CameraSettings
-from .const import DEFAULT_BURST, DETECTION_HOLD_SECONDS, DOMAIN, LOGGER
+from .camera_triggers import trigger_event_type
+from .const import DETECTION_HOLD_SECONDS, DOMAIN, LOGGER
+from .detector_faults import DetectorFaults
 from .evidence import Evidence
 from .vision.analyser import Analyser, Finding
 from .vision.ffmpeg_source import FfmpegSource, SourceConfig
@@ -88,7 +88,7 @@ class CameraRuntime:
         self._poller: asyncio.Task[None] | None = None
         self._ffmpeg = ffmpeg_binary
         self._hold_timers: dict[str, CALLBACK_TYPE] = {}
-        self._reported_faults: set[str] = set()
+        self._faults = DetectorFaults(hass, self.name, subentry.subentry_id)
         self._stopped = False
         self._ever_connected = False
         # Boxes of moving things of the last analysed frames, to mark the burst's pictures.
@@ -289,35 +289,9 @@ class CameraRuntime:
             self._busy = False
         self._boxes.append((frame.time, tuple(self.analyser.last_boxes)))
         for problem in self.analyser.take_problems():
-            self._report_fault(problem.detector, problem.error, disabled=problem.disabled)
+            self._faults.report(problem)
         for finding in findings:
             self._handle(finding, frame.time)
-
-    def _report_fault(self, detector: str, error: str, *, disabled: bool) -> None:
-        """One log line per detector fault kind; a repair when a detector is switched off."""
-        if detector not in self._reported_faults:
-            self._reported_faults.add(detector)
-            LOGGER.warning(
-                "Camera %s: the %s detector failed on a frame (%s); that frame is skipped and "
-                "the detector starts again",
-                self.name, detector, error,
-            )  # fmt: skip
-        if disabled:
-            LOGGER.error(
-                "Camera %s: the %s detector keeps failing (%s) and is off until the camera is "
-                "reloaded; the other detections go on",
-                self.name, detector, error,
-            )  # fmt: skip
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                f"detector_failed_{self.subentry.subentry_id}_{detector}",
-                is_fixable=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key="detector_failed",
-                translation_placeholders={"camera": self.name, "detector": detector,
-                                          "error": error},
-            )  # fmt: skip
 
     @callback
     def _on_connected(self, connected: bool) -> None:
@@ -389,23 +363,8 @@ class CameraRuntime:
     @callback
     def _on_external(self, event: Event[EventStateChangedData]) -> None:
         new = event.data["new_state"]
-        old = event.data["old_state"]
-        if new is None:
-            return
-        domain = new.entity_id.split(".", 1)[0]
-        if domain == "binary_sensor":
-            if new.state != STATE_ON or (old is not None and old.state == STATE_ON):
-                return
-            device_class = new.attributes.get("device_class")
-            event_type = {"motion": "motion", "occupancy": "person", "presence": "person"}.get(
-                str(device_class), "external"
-            )
-        elif domain == "event":
-            if old is None or new.state == old.state or new.state in ("unknown", "unavailable"):
-                return
-            kind = str(new.attributes.get("event_type", ""))
-            event_type = kind if kind in DEFAULT_BURST else "external"
-        else:
+        event_type = trigger_event_type(new, event.data["old_state"])
+        if new is None or event_type is None:
             return
         LOGGER.debug("Camera %s: external trigger %s -> %s", self.name, new.entity_id, event_type)
         self._handle(Finding(event_type, new.name), self.stream_now())
