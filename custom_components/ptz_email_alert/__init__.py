@@ -8,7 +8,7 @@ from functools import partial
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .account import MailAccount
@@ -16,6 +16,8 @@ from .camera_runtime import CameraRuntime
 from .const import DOMAIN, SUBENTRY_CAMERA
 from .heartbeat import Heartbeat
 from .opencv_support import async_installed_opencv, async_load_opencv
+from .relay import RelayRuntime
+from .relay_settings import relay_settings
 from .runtime_data import PtzEmailAlertConfigEntry, PtzEmailAlertData
 from .services import async_setup_services
 from .storage import OutboxFiles
@@ -57,6 +59,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await account.async_start()
     data.heartbeat.async_start()
+    # The relay after the account: what it accepts goes into the account's outbox.
+    if (relay := relay_settings(entry.options)).enabled:
+        data.relay = RelayRuntime(hass, entry, account, relay)
+        entry.async_on_unload(data.relay.async_stop)
+        await data.relay.async_start()
     binary = get_ffmpeg_manager(hass).binary
     for subentry in entry.subentries.values():
         if subentry.subentry_type == SUBENTRY_CAMERA:
@@ -102,6 +109,8 @@ async def _async_enable_objects(hass: HomeAssistant, cameras: list[CameraRuntime
 async def async_unload_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry) -> bool:
     """Unload an account; bursts in progress are queued first; the outbox stays on disk."""
     data = entry.runtime_data
+    if data.relay is not None:
+        await data.relay.async_stop()  # no new mail while the outbox closes
     await asyncio.gather(*(camera.async_finish_alerts() for camera in data.cameras.values()))
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     # A batch on the wire finishes and is recorded: cut off, it would be sent twice.
@@ -112,6 +121,17 @@ async def async_unload_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntr
 async def async_remove_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry) -> None:
     """The account was deleted: delete its outbox too."""
     await OutboxFiles(hass, entry.entry_id).async_remove()
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: PtzEmailAlertConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """A camera known through the relay may be deleted (it returns with its next mail)."""
+    relay = entry.runtime_data.relay if hasattr(entry, "runtime_data") else None
+    return relay is not None and any(
+        domain == DOMAIN and relay.async_forget(identifier)
+        for domain, identifier in device.identifiers
+    )
 
 
 async def _async_entry_updated(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry) -> None:

@@ -137,3 +137,21 @@ DEFAULT_RETENTION_DAYS: Final = 30
 DEFAULT_RETENTION_MB: Final = 1000
 DETECTION_HOLD_SECONDS: Final = 10
 OPENCV_REQUIREMENT: Final = "opencv-python-headless>=4.10,<5"
+
+# Local relay (account options): cameras that can only mail a LAN server mail Home Assistant.
+CONF_RELAY_ENABLED: Final = "relay_enabled"
+CONF_RELAY_PORT: Final = "relay_port"
+CONF_RELAY_HOST: Final = "relay_host"
+CONF_RELAY_NETWORKS: Final = "relay_networks"
+CONF_RELAY_SENDERS: Final = "relay_senders"
+CONF_RELAY_USERNAME: Final = "relay_username"
+CONF_RELAY_PASSWORD: Final = "relay_password"
+CONF_RELAY_ALLOW_PLAIN_AUTH: Final = "relay_allow_plain_auth"
+CONF_RELAY_FORWARD_TO: Final = "relay_forward_to"
+CONF_RELAY_MAX_MB: Final = "relay_max_mb"
+CONF_RELAY_HEARTBEAT_HOURS: Final = "relay_heartbeat_hours"
+RELAY_FORWARD_ORIGINAL: Final = "original"
+RELAY_FORWARD_ACCOUNT: Final = "account"
+RELAY_FORWARD_CHOICES: Final = [RELAY_FORWARD_ORIGINAL, RELAY_FORWARD_ACCOUNT]
+EVENT_RELAY_RECEIVED: Final = f"{DOMAIN}_relay_received"
+KIND_RELAY: Final = "relay"

@@ -1,0 +1,156 @@
+"""The local relay inside Home Assistant: a real camera client, the real upstream server."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from email import message_from_bytes
+from email.policy import default as default_policy
+import smtplib
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    async_capture_events,
+    async_fire_time_changed,
+)
+
+from custom_components.ptz_email_alert.const import DOMAIN, EVENT_RELAY_RECEIVED
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+
+from .conftest import RECIPIENTS, SENDER
+from .relay_helpers import CAMERA, CAMERA_TO, Camera, camera_message, relay_port, setup_relay
+from .smtp_server import USERNAME, ServerFactory, TestSmtpServer
+
+
+def attachment_of(raw: bytes) -> bytes:
+    message = message_from_bytes(raw, policy=default_policy)
+    (part,) = list(message.iter_attachments())  # type: ignore[attr-defined]
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload
+
+
+async def received(server: TestSmtpServer, count: int = 1) -> None:
+    """Wait until ``server`` has ``count`` messages (bounded: a hang fails the test)."""
+    async with asyncio.timeout(20):
+        while len(server.received) < count:
+            server.message_received.clear()
+            await server.message_received.wait()
+
+
+async def test_camera_mail_arrives_upstream_over_tls(
+    hass: HomeAssistant, mail_server: TestSmtpServer
+) -> None:
+    events = async_capture_events(hass, EVENT_RELAY_RECEIVED)
+    entry = await setup_relay(hass, mail_server)
+    data, picture = camera_message()
+
+    assert await Camera(hass, relay_port(entry)).send(data) == {}
+    await received(mail_server)
+
+    (upstream,) = mail_server.received
+    # Upstream got it after STARTTLS (the server requires it) and the account's login.
+    assert upstream.login == USERNAME
+    assert upstream.mail_from == SENDER
+    assert upstream.rcpt_tos == [CAMERA_TO]  # relay_forward_to: original
+    assert attachment_of(upstream.raw) == picture
+    message = upstream.message
+    assert message["From"].addresses[0].addr_spec == SENDER
+    assert message["From"].addresses[0].display_name == "North Gate"
+    assert message["Reply-To"].addresses[0].addr_spec == CAMERA
+    assert message["Subject"] == "Motion alarm"
+    assert message["Received"].startswith("from camera ([127.0.0.1])")
+    # The camera's body is passed on byte for byte after the header block.
+    assert data.split(b"\r\n\r\n", 1)[1] in upstream.raw
+
+    await hass.async_block_till_done(wait_background_tasks=True)
+    (event,) = events
+    assert event.data["sender"] == CAMERA
+    assert event.data["client"] == "127.0.0.1"
+    assert event.data["subject"] == "Motion alarm"
+    assert event.data["attachments"] == ["snap.jpg"]
+    outbox = entry.runtime_data.account.outbox
+    assert outbox.pending_count == 0
+
+
+async def test_forward_to_account_recipients(
+    hass: HomeAssistant, mail_server: TestSmtpServer
+) -> None:
+    entry = await setup_relay(hass, mail_server, relay_forward_to="account")
+    data, _ = camera_message(size=1000)
+    await Camera(hass, relay_port(entry)).send(data)
+    await received(mail_server)
+    assert mail_server.received[0].rcpt_tos == RECIPIENTS
+
+
+async def test_upstream_down_then_back_and_across_restart(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, smtp_server: ServerFactory
+) -> None:
+    upstream = await smtp_server("starttls")
+    entry = await setup_relay(hass, upstream)
+    port = upstream.port
+    await upstream.stop()
+    camera = Camera(hass, relay_port(entry))
+    first, first_picture = camera_message("First")
+
+    # The camera hears "250" once the message is on disk, though upstream is down.
+    assert await camera.send(first) == {}
+    outbox = entry.runtime_data.account.outbox
+    assert [item.kind for item in outbox.items] == ["relay"]
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    await upstream.start(port)
+    freezer.tick(timedelta(seconds=11))  # the second attempt of the schedule
+    async_fire_time_changed(hass)
+    await received(upstream)
+    assert attachment_of(upstream.received[0].raw) == first_picture
+
+    # Down again; the message waits on disk through a restart and goes out after it.
+    await upstream.stop()
+    second, second_picture = camera_message("Second")
+    assert await camera.send(second) == {}
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await upstream.start(port)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await received(upstream, 2)
+    assert attachment_of(upstream.received[1].raw) == second_picture
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.runtime_data.account.outbox.pending_count == 0
+
+
+async def test_outbox_not_writable_is_a_temporary_refusal(
+    hass: HomeAssistant, mail_server: TestSmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = await setup_relay(hass, mail_server)
+    files = entry.runtime_data.account.files
+
+    async def full(item_id: str, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files, "async_write_body", full)
+    data, _ = camera_message(size=100)
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await Camera(hass, relay_port(entry)).send(data)
+    assert refused.value.smtp_code == 451
+    monkeypatch.undo()
+    assert await Camera(hass, relay_port(entry)).send(data) == {}  # still serving
+
+
+async def test_port_in_use_is_a_repair_not_a_failure(
+    hass: HomeAssistant, mail_server: TestSmtpServer, socket_enabled: None
+) -> None:
+    blocker = await asyncio.get_running_loop().create_server(asyncio.Protocol, "127.0.0.1", 0)
+    port = blocker.sockets[0].getsockname()[1]
+    try:
+        entry = await setup_relay(hass, mail_server, relay_port=port)
+        assert entry.runtime_data.relay is not None
+        assert entry.runtime_data.relay.server is None
+        issue = ir.async_get(hass).async_get_issue(DOMAIN, f"relay_port_in_use_{entry.entry_id}")
+        assert issue is not None
+        assert issue.translation_key == "relay_port_in_use"
+    finally:
+        blocker.close()
+        await blocker.wait_closed()
