@@ -322,6 +322,14 @@ OPTIONS = {
 }
 
 
+UPLOAD_OFF = {
+    "upload_protocol": "off",
+    "upload_folder": "%Camera_Name%/%Date%",
+    "upload_passive": True,
+    "upload_verify_ssl": True,
+}
+
+
 async def test_options_flow(hass: HomeAssistant, setup_entry: MockConfigEntry) -> None:
     result = await hass.config_entries.options.async_init(setup_entry.entry_id)
     assert result["step_id"] == "init"
@@ -352,6 +360,8 @@ async def test_options_flow(hass: HomeAssistant, setup_entry: MockConfigEntry) -
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {**OPTIONS, "fallback_notify": "notify.camera_example_com_email"}
     )
+    assert result["step_id"] == "upload"  # then the upload server, off here
+    result = await hass.config_entries.options.async_configure(result["flow_id"], UPLOAD_OFF)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert dict(setup_entry.options) == {
         CONF_RECIPIENTS: ["new@example.com", "second@example.com"],

@@ -21,6 +21,7 @@ from .relay_settings import relay_settings
 from .runtime_data import PtzEmailAlertConfigEntry, PtzEmailAlertData
 from .services import async_setup_services
 from .storage import OutboxFiles
+from .upload import EvidenceUpload, upload_storage, upload_target
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -64,6 +65,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry
         data.relay = RelayRuntime(hass, entry, account, relay)
         entry.async_on_unload(data.relay.async_stop)
         await data.relay.async_start()
+    # Evidence also goes to the upload server, when one is set (a queue of its own).
+    if (target := upload_target(entry.options)) is not None:
+        data.upload = EvidenceUpload(hass, entry, account, target)
+        entry.async_on_unload(data.upload.async_stop)
+        await data.upload.async_start()
     binary = get_ffmpeg_manager(hass).binary
     for subentry in entry.subentries.values():
         if subentry.subentry_type == SUBENTRY_CAMERA:
@@ -121,6 +127,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntr
 async def async_remove_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry) -> None:
     """The account was deleted: delete its outbox too."""
     await OutboxFiles(hass, entry.entry_id).async_remove()
+    await upload_storage(hass, entry.entry_id).async_remove()
 
 
 async def async_remove_config_entry_device(

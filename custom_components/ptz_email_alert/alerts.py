@@ -254,6 +254,10 @@ class Alerts:
             full = await full_resolution
             await self.evidence.async_save(record.time, primary.event_type, full, "full")
         await self.evidence.async_prune(record.time)
+        if (upload := self._entry.runtime_data.upload) is not None:  # second path, own queue
+            await upload.async_queue_alert(
+                self.settings.name, record.time, primary.event_type, originals
+            )
         return record
 
     def _prepare_pictures(

@@ -53,6 +53,8 @@ async def async_setup_entry(
 ) -> None:
     """Add the account's problem sensors and each camera's detection and stream sensors."""
     async_add_entities(AccountBinarySensor(entry, description) for description in BINARY_SENSORS)
+    if entry.runtime_data.upload is not None:
+        async_add_entities([UploadProblemBinarySensor(entry)])
     add_camera_entities(
         entry,
         async_add_entities,
@@ -126,3 +128,40 @@ class StreamBinarySensor(PtzEmailAlertCameraEntity, BinarySensorEntity):
     def is_on(self) -> bool:
         """True while frames arrive."""
         return self.monitor.connected
+
+
+class UploadProblemBinarySensor(PtzEmailAlertAccountEntity, BinarySensorEntity):
+    """On while alert files cannot reach the upload server."""
+
+    _attr_translation_key = "upload_problem"
+    _attr_device_class = BinarySensorDeviceClass.PROBLEM
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+
+    def __init__(self, entry: PtzEmailAlertConfigEntry) -> None:
+        """The account's upload sensor."""
+        super().__init__(entry, "upload_problem")
+        assert entry.runtime_data.upload is not None
+        self.upload = entry.runtime_data.upload
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the upload queue too."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.upload.async_add_listener(self.async_write_ha_state))
+
+    @property
+    def is_on(self) -> bool:
+        """True while there is a problem."""
+        return self.upload.has_problem
+
+    @property
+    def extra_state_attributes(self) -> dict[str, object]:
+        """What waits, and the last error."""
+        queue = self.upload.queue
+        error = queue.last_error
+        return {
+            "server": queue.server,
+            "pending": queue.pending_count,
+            "failed": queue.failed_count,
+            "last_error": error.kind.value if error else "none",
+            "bytes_sent": queue.bytes_sent,
+        }

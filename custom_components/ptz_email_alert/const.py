@@ -155,3 +155,23 @@ RELAY_FORWARD_ACCOUNT: Final = "account"
 RELAY_FORWARD_CHOICES: Final = [RELAY_FORWARD_ORIGINAL, RELAY_FORWARD_ACCOUNT]
 EVENT_RELAY_RECEIVED: Final = f"{DOMAIN}_relay_received"
 KIND_RELAY: Final = "relay"
+
+# Evidence upload (account options) and event clips (camera options).
+CONF_UPLOAD_PROTOCOL: Final = "upload_protocol"
+CONF_UPLOAD_HOST: Final = "upload_host"
+CONF_UPLOAD_PORT: Final = "upload_port"
+CONF_UPLOAD_USERNAME: Final = "upload_username"
+CONF_UPLOAD_PASSWORD: Final = "upload_password"
+CONF_UPLOAD_PRIVATE_KEY: Final = "upload_private_key"
+CONF_UPLOAD_FOLDER: Final = "upload_folder"
+CONF_UPLOAD_PASSIVE: Final = "upload_passive"
+CONF_UPLOAD_VERIFY_SSL: Final = "upload_verify_ssl"
+CONF_UPLOAD_HOST_KEY: Final = "upload_host_key"  # pinned by the options flow's test
+UPLOAD_PROTOCOLS: Final = ["off", "ftp", "ftps", "sftp"]
+DEFAULT_UPLOAD_FOLDER: Final = "%Camera_Name%/%Date%"
+CONF_CLIP: Final = "clip"
+CONF_CLIP_BEFORE: Final = "clip_before"
+CONF_CLIP_AFTER: Final = "clip_after"
+CONF_CLIP_ATTACH: Final = "clip_attach"
+DEFAULT_CLIP_BEFORE: Final = 5
+DEFAULT_CLIP_AFTER: Final = 10

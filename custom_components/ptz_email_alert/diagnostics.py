@@ -21,7 +21,10 @@ def redact_addresses(text: str) -> str:
     return _ADDRESS.sub(REDACTED, text)
 
 
-TO_REDACT = {CONF_PASSWORD, CONF_USERNAME, CONF_SENDER, CONF_RECIPIENTS}
+TO_REDACT = {
+    CONF_PASSWORD, CONF_USERNAME, CONF_SENDER, CONF_RECIPIENTS,
+    "upload_password", "upload_private_key", "upload_username",
+}  # fmt: skip
 # Camera URLs carry the camera's login.
 CAMERA_TO_REDACT = {CONF_STREAM_URL, CONF_SNAPSHOT_URL}
 

@@ -60,14 +60,11 @@ class Evidence:
             LOGGER.debug("Camera %s: retention pass failed: %s", self.settings.name, err)
 
     def _write(self, time: datetime, event_type: str, images: list[bytes], suffix: str) -> None:
-        local = dt_util.as_local(time)
-        folder = self.folder / local.strftime("%Y-%m-%d")
+        folder = self.folder / dt_util.as_local(time).strftime("%Y-%m-%d")
         folder.mkdir(parents=True, exist_ok=True)
-        # Milliseconds too: two forced alerts in one second must not overwrite each other.
-        stamp = f"{local:%H%M%S}-{local.microsecond // 1000:03d}"
-        tail = f"_{suffix}" if suffix else ""
-        for index, image in enumerate(images, start=1):
-            (folder / f"{stamp}_{event_type}_{index}{tail}.jpg").write_bytes(image)
+        names = evidence_names(time, event_type, len(images), suffix)
+        for name, image in zip(names, images, strict=True):
+            (folder / name).write_bytes(image)
 
     def _prune(self, now: datetime) -> None:
         prune(
@@ -101,3 +98,12 @@ class Evidence:
                 "error": str(err.strerror or err),
             },
         )
+
+
+def evidence_names(time: datetime, event_type: str, count: int, suffix: str = "") -> list[str]:
+    """File names of an alert's pictures in its day folder (the upload uses the same)."""
+    local = dt_util.as_local(time)
+    # Milliseconds too: two forced alerts in one second must not overwrite each other.
+    stamp = f"{local:%H%M%S}-{local.microsecond // 1000:03d}"
+    tail = f"_{suffix}" if suffix else ""
+    return [f"{stamp}_{event_type}_{index}{tail}.jpg" for index in range(1, count + 1)]

@@ -37,6 +37,7 @@ from .const import (
     HEARTBEAT_OFF,
 )
 from .mail import InvalidAddressError, normalize_addresses
+from .upload_flow import UploadOptionsStep
 
 EMAILS = TextSelector(TextSelectorConfig(type=TextSelectorType.EMAIL, multiple=True))
 
@@ -92,7 +93,7 @@ def _options_schema() -> vol.Schema:
     )
 
 
-class PtzEmailAlertOptionsFlow(OptionsFlow):
+class PtzEmailAlertOptionsFlow(UploadOptionsStep, OptionsFlow):
     """Everything not needed to connect: recipients, retries, heartbeat, fallback."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -122,7 +123,8 @@ class PtzEmailAlertOptionsFlow(OptionsFlow):
                     options[CONF_HEARTBEAT_TIME] = str(at)
                 if fallback:
                     options[CONF_FALLBACK_NOTIFY] = fallback
-                return self.async_create_entry(data=options)
+                self._options = options  # the upload step saves them with its own
+                return await self.async_step_upload()
         current = self.config_entry.options
         suggested = user_input or {
             CONF_RETRY_DELAYS: ", ".join(

@@ -11,6 +11,7 @@ from .account import MailAccount
 from .camera_runtime import CameraRuntime
 from .heartbeat import Heartbeat
 from .relay import RelayRuntime
+from .upload import EvidenceUpload
 
 
 @dataclass(slots=True)
@@ -22,6 +23,7 @@ class PtzEmailAlertData:
     cameras: dict[str, CameraRuntime] = field(default_factory=dict)  # by subentry id
     opencv_loading: asyncio.Task[None] | None = None  # installing OpenCV, in the background
     relay: RelayRuntime | None = None  # the local relay, when the options enable it
+    upload: EvidenceUpload | None = None  # the upload server, when the options set one
 
 
 type PtzEmailAlertConfigEntry = ConfigEntry[PtzEmailAlertData]

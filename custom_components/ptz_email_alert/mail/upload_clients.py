@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import PurePosixPath
+import re
 import socket
 import ssl
 
@@ -229,3 +231,27 @@ def classify(err: BaseException) -> UploadError:
     if isinstance(err, OSError):
         return UploadError(UploadErrorKind.REFUSED, detail)
     return UploadError(UploadErrorKind.REJECTED, detail)
+
+
+def render_folder(template: str, *, camera: str, event_type: str, when: datetime) -> str:
+    """The remote folder for an alert: ``%Camera_Name%/%Date%`` by default.
+
+    A value can never add a folder level or climb out of the base folder: slashes, ``..`` and
+    control characters in it become ``_``.
+    """
+
+    def safe(value: str) -> str:
+        value = re.sub(r"[/\\\x00-\x1f]", "_", value).strip()
+        return "_" if value in {"", ".", ".."} else value
+
+    values = {
+        "%Camera_Name%": safe(camera),
+        "%Event_Type%": safe(event_type),
+        "%Date%": f"{when:%Y-%m-%d}",
+        "%Time%": f"{when:%H%M%S}",
+    }
+    folder = template
+    for key, value in values.items():
+        folder = folder.replace(key, value)
+    parts = [part for part in folder.split("/") if part and part not in {".", ".."}]
+    return "/".join(parts)
