@@ -154,3 +154,73 @@ async def test_port_in_use_is_a_repair_not_a_failure(
     finally:
         blocker.close()
         await blocker.wait_closed()
+
+
+async def test_options_flow_relay_section(
+    hass: HomeAssistant, mail_server: TestSmtpServer, socket_enabled: None
+) -> None:
+    entry = await setup_relay(hass, mail_server, relay_enabled=False)
+    blocker = await asyncio.get_running_loop().create_server(asyncio.Protocol, "127.0.0.1", 0)
+    taken = blocker.sockets[0].getsockname()[1]
+    base = {
+        "recipients": RECIPIENTS,
+        "retry_delays": "0, 10, 30",
+        "outbox_max_age": 24,
+        "heartbeat_interval": "off",
+        "heartbeat_grace": 15,
+    }
+    relay = {
+        "relay_enabled": True,
+        "relay_host": "127.0.0.1",
+        "relay_port": taken,
+        "relay_networks": "192.168.1.0/24\n10.0.0.7",
+        "relay_senders": "@cameras.lan",
+        "relay_username": "camera",
+        "relay_password": "pw",
+        "relay_allow_plain_auth": False,
+        "relay_forward_to": "account",
+        "relay_max_mb": 10,
+        "relay_heartbeat_hours": 25,
+    }
+    try:
+        result = await hass.config_entries.options.async_init(entry.entry_id)
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {**base, "relay": {**relay, "relay_networks": "nonsense"}}
+        )
+        assert result["errors"] == {"relay_networks": "relay_invalid_network"}
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {**base, "relay": relay}
+        )
+        assert result["errors"] == {"relay_port": "relay_port_in_use"}  # tested before saving
+    finally:
+        blocker.close()
+        await blocker.wait_closed()
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**base, "relay": relay}
+    )
+    if result.get("step_id") == "upload":  # the evidence upload step follows, when present
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            {
+                "upload_protocol": "off",
+                "upload_folder": "x",
+                "upload_passive": True,
+                "upload_verify_ssl": True,
+            },
+        )
+    await hass.async_block_till_done()
+    options = entry.options
+    assert options["relay_networks"] == ["192.168.1.0/24", "10.0.0.7/32"]
+    assert options["relay_senders"] == ["@cameras.lan"]
+    assert options["relay_password"] == "pw"
+    assert options["relay_port"] == taken
+    assert entry.runtime_data.relay is not None
+    assert relay_port(entry) == taken
+    # The form shows the stored values, never the password.
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    shown = {
+        key.schema: key.description.get("suggested_value") if key.description else None
+        for key in result["data_schema"].schema["relay"].schema.schema
+    }
+    assert shown["relay_networks"] == "192.168.1.0/24\n10.0.0.7/32"
+    assert shown["relay_password"] is None

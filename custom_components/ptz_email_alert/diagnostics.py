@@ -27,6 +27,8 @@ TO_REDACT = {
 }  # fmt: skip
 # Camera URLs carry the camera's login.
 CAMERA_TO_REDACT = {CONF_STREAM_URL, CONF_SNAPSHOT_URL}
+# The local relay: its login, and the camera addresses it allows.
+TO_REDACT |= {"relay_password", "relay_username", "relay_senders"}
 
 
 async def async_get_config_entry_diagnostics(

@@ -37,6 +37,13 @@ from .const import (
     HEARTBEAT_OFF,
 )
 from .mail import InvalidAddressError, normalize_addresses
+from .relay_flow import (
+    RELAY_KEYS,
+    RELAY_SECTION,
+    async_validate_relay,
+    relay_section,
+    suggested_relay,
+)
 from .upload_flow import UploadOptionsStep
 
 EMAILS = TextSelector(TextSelectorConfig(type=TextSelectorType.EMAIL, multiple=True))
@@ -89,6 +96,7 @@ def _options_schema() -> vol.Schema:
             ),
             # Text, not an entity picker: a legacy notify service (notify.mobile_app_x) is allowed.
             vol.Optional(CONF_FALLBACK_NOTIFY): TextSelector(),
+            **relay_section(),
         }
     )
 
@@ -111,6 +119,14 @@ class PtzEmailAlertOptionsFlow(UploadOptionsStep, OptionsFlow):
             fallback = str(user_input.get(CONF_FALLBACK_NOTIFY) or "").strip()
             if fallback and not self._notify_target_exists(fallback):
                 errors[CONF_FALLBACK_NOTIFY] = "invalid_fallback"
+            if (relay_input := user_input.get(RELAY_SECTION)) is not None:
+                relay, relay_errors = await async_validate_relay(
+                    self.hass, self.config_entry, relay_input
+                )
+                errors.update(relay_errors)
+            else:  # a form without the section (a script, an old frontend): relay as it is
+                stored = self.config_entry.options
+                relay = {key: stored[key] for key in RELAY_KEYS if key in stored}
             if not errors:
                 options = {
                     CONF_RECIPIENTS: recipients,
@@ -123,6 +139,7 @@ class PtzEmailAlertOptionsFlow(UploadOptionsStep, OptionsFlow):
                     options[CONF_HEARTBEAT_TIME] = str(at)
                 if fallback:
                     options[CONF_FALLBACK_NOTIFY] = fallback
+                options.update(relay)
                 self._options = options  # the upload step saves them with its own
                 return await self.async_step_upload()
         current = self.config_entry.options
@@ -135,6 +152,7 @@ class PtzEmailAlertOptionsFlow(UploadOptionsStep, OptionsFlow):
             CONF_HEARTBEAT_GRACE: current.get(
                 CONF_HEARTBEAT_GRACE, DEFAULT_HEARTBEAT_GRACE_MINUTES
             ),
+            RELAY_SECTION: suggested_relay(current),
             **{
                 key: current[key]
                 for key in (CONF_RECIPIENTS, CONF_HEARTBEAT_TIME, CONF_FALLBACK_NOTIFY)
