@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .xoauth2_mechanism import XOAuth2Mechanism
+
 USERNAME = "alerts@example.com"
 # Distinctive, so that a test can search logs and diagnostics for it.
 PASSWORD = "pw-Zq8#secret-never-logged"
@@ -129,6 +131,11 @@ class Behaviour:
     # DATA waits for this event before it answers (a server slow to take the body): the test
     # learns from ``TestSmtpServer.data_started`` that a message is in flight, then sets it.
     hold_data: asyncio.Event | None = None
+    # AUTH XOAUTH2 (offered only when set): the access tokens it takes, for ``bearer_user``;
+    # refusals in the words of ``xoauth2_style`` ("microsoft" or "google").
+    bearer_tokens: set[str] | None = None
+    bearer_user: str = USERNAME
+    xoauth2_style: str = "microsoft"
 
 
 @dataclass(slots=True)
@@ -188,7 +195,7 @@ class _Handler:
         return "250 2.0.0 OK queued"
 
 
-class _MisbehavingSMTP(SMTP):
+class _MisbehavingSMTP(XOAuth2Mechanism, SMTP):
     """aiosmtpd's SMTP with the few misbehaviours that need the protocol itself."""
 
     def __init__(self, owner: TestSmtpServer, *args: Any, **kwargs: Any) -> None:
@@ -236,6 +243,7 @@ class TestSmtpServer:
         self.data_started = asyncio.Event()
         self.connections = 0
         self.transports: list[asyncio.BaseTransport] = []
+        self.bearer_seen: list[str] = []  # every token offered with AUTH XOAUTH2, in order
         self.host = "127.0.0.1"
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -262,6 +270,7 @@ class TestSmtpServer:
             tls_context=tls if self.mode == "starttls" else None,
             require_starttls=self.mode == "starttls",
             auth_require_tls=self.mode == "starttls",
+            auth_exclude_mechanism=[] if self.behaviour.bearer_tokens is not None else ["XOAUTH2"],
         )
 
     async def start(self, port: int = 0) -> None:

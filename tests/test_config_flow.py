@@ -45,6 +45,12 @@ async def _start(hass: HomeAssistant, provider: str = "custom") -> dict[str, Any
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_PROVIDER: provider}
     )
+    if provider == "gmail":  # app password or Google sign-in: the app password here
+        assert result["type"] is FlowResultType.MENU
+        assert result["menu_options"] == ["smtp", "pick_implementation"]
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"next_step_id": "smtp"}
+        )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "smtp"
     return result
@@ -61,7 +67,7 @@ def _suggested(result: dict[str, Any], key: str) -> Any:
     ("provider", "host", "port", "encryption", "password_required"),
     [
         ("gmail", "smtp.gmail.com", 465, "ssl", True),
-        ("outlook", "smtp.office365.com", 587, "starttls", True),
+        # outlook signs in with OAuth2 (test_oauth.py)
         ("custom", "", 587, "starttls", True),
         ("local_relay", "", 25, "none", False),
     ],

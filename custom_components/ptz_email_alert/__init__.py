@@ -143,4 +143,6 @@ async def async_remove_config_entry_device(
 
 async def _async_entry_updated(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry) -> None:
     """Options or cameras changed: reload so that every part sees them."""
+    if entry.runtime_data.account.only_token_changed():
+        return  # an OAuth2 token refresh: the account reads the token from the entry
     await hass.config_entries.async_reload(entry.entry_id)

@@ -66,6 +66,8 @@ from .mail import (
     build_message,
     send_messages,
 )
+from .mail.sender import TokenSource
+from .oauth import CONF_TOKEN, AccountTokens
 from .storage import OutboxFiles
 
 
@@ -78,18 +80,22 @@ class Submission:
     error: SmtpError | None  # the first attempt failed for a reason that may pass: queued
 
 
-def smtp_settings(data: Mapping[str, Any]) -> SmtpSettings:
-    """SMTP settings from config entry data (or a config flow form)."""
+def smtp_settings(data: Mapping[str, Any], token_source: TokenSource | None = None) -> SmtpSettings:
+    """SMTP settings from config entry data (or a config flow form).
+
+    With ``token_source`` (an OAuth2 account) the login is XOAUTH2 as ``username``, no password.
+    """
     verify = bool(data.get(CONF_VERIFY_SSL, True))
     return SmtpSettings(
         host=str(data[CONF_HOST]).strip(),
         port=int(data[CONF_PORT]),
         encryption=Encryption(data[CONF_ENCRYPTION]),
         username=data.get(CONF_USERNAME) or None,
-        password=data.get(CONF_PASSWORD) or None,
+        password=None if token_source else data.get(CONF_PASSWORD) or None,
         timeout=float(data.get(CONF_TIMEOUT, DEFAULT_TIMEOUT)),
         # Home Assistant's cached contexts: no blocking certificate load, no ALPN.
         tls_context=client_context() if verify else client_context_no_verify(),
+        token_source=token_source,
     )
 
 
@@ -99,11 +105,27 @@ def _build_raw(content: EmailContent, sender: str, recipients: Sequence[str]) ->
 
 
 def _login_issue_key(cause: FailureCause) -> str:
-    if cause is FailureCause.APP_PASSWORD_REQUIRED:
-        return "app_password_required"
-    if cause is FailureCause.BASIC_AUTH_DISABLED:
-        return "basic_auth_disabled"
+    if cause in _OWN_ISSUE:
+        return cause.value
     return "login_refused"
+
+
+# Login failures with a repair issue of their own name (the rest: "login_refused").
+_OWN_ISSUE = frozenset(
+    {
+        FailureCause.APP_PASSWORD_REQUIRED,
+        FailureCause.BASIC_AUTH_DISABLED,
+        FailureCause.OAUTH_REJECTED,
+        FailureCause.OAUTH_EXPIRED,
+        FailureCause.SMTP_AUTH_DISABLED,
+    }
+)
+
+
+def _reload_key(entry: ConfigEntry) -> tuple[Any, ...]:
+    """All of an entry that its runtime is built from, except the OAuth2 token."""
+    data = {key: value for key, value in entry.data.items() if key != CONF_TOKEN}
+    return (entry.title, data, dict(entry.options), dict(entry.subentries))
 
 
 _UNREACHABLE = frozenset(
@@ -126,7 +148,10 @@ class MailAccount:
         """Wire the outbox to Home Assistant's clock, timers, tasks and storage."""
         self.hass = hass
         self.entry = entry
-        self.settings = smtp_settings(entry.data)
+        # OAuth2 accounts log in with tokens refreshed from the entry's sign-in.
+        self.tokens = AccountTokens(hass, entry) if CONF_TOKEN in entry.data else None
+        self.settings = smtp_settings(entry.data, self.tokens)
+        self._loaded_as = _reload_key(entry)
         self.files = OutboxFiles(hass, entry.entry_id)
         options = entry.options
         self.outbox = Outbox(
@@ -179,6 +204,11 @@ class MailAccount:
         return dt_util.utc_from_timestamp(stamp) if stamp is not None else None
 
     # Life cycle ----------------------------------------------------------------------------
+
+    @callback
+    def only_token_changed(self) -> bool:
+        """True when the entry changed only by a token refresh (which needs no reload)."""
+        return _reload_key(self.entry) == self._loaded_as
 
     async def async_start(self) -> None:
         """Load the outbox (and send what a previous run left)."""

@@ -1,4 +1,10 @@
-"""Config flow: pick a provider, enter the server and login, checked against the real server."""
+"""Config flow: pick a provider, sign in or enter the login, checked against the real server.
+
+Outlook (Microsoft 365 / Outlook.com) signs in with OAuth2 only: Microsoft has turned password
+login off for SMTP. A Microsoft server that still takes a password (a tenant that kept SMTP AUTH
+with basic authentication, an on-premises Exchange) is set up as ``custom``. Gmail offers both:
+an app password (first) or Google sign-in. The OAuth2 steps live in oauth_flow.py.
+"""
 
 from __future__ import annotations
 
@@ -9,158 +15,52 @@ import voluptuous as vol
 
 from homeassistant.config_entries import (
     ConfigEntry,
-    ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
     OptionsFlow,
 )
-from homeassistant.const import (
-    CONF_HOST,
-    CONF_PASSWORD,
-    CONF_PORT,
-    CONF_TIMEOUT,
-    CONF_USERNAME,
-    CONF_VERIFY_SSL,
-)
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
 from homeassistant.core import callback
 from homeassistant.helpers.selector import (
-    NumberSelector,
-    NumberSelectorConfig,
-    NumberSelectorMode,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
-    TextSelector,
-    TextSelectorConfig,
-    TextSelectorType,
 )
 
-from .account import smtp_settings
+from .account_form import PASSWORD, PLACEHOLDERS, clean, connection_schema, validate_connection
 from .camera_flow import CameraSubentryFlow
 from .const import (
     CONF_ENCRYPTION,
     CONF_PROVIDER,
     CONF_RECIPIENTS,
     CONF_SENDER,
-    DEFAULT_TIMEOUT,
     DOMAIN,
-    GMAIL_APP_PASSWORD_URL,
-    MICROSOFT_SMTP_AUTH_URL,
     PROVIDER_CUSTOM,
+    PROVIDER_GMAIL,
+    PROVIDER_OUTLOOK,
     PROVIDER_PRESETS,
     PROVIDERS,
     SUBENTRY_CAMERA,
 )
-from .mail import (
-    Encryption,
-    FailureCause,
-    InvalidAddressError,
-    SmtpError,
-    normalize_address,
-    verify_login,
-)
+from .oauth import CONF_TOKEN, AccountTokens
+from .oauth_flow import OAuth2AccountSteps
 from .options_flow import EMAILS, PtzEmailAlertOptionsFlow, validate_recipients
 from .runtime_data import PtzEmailAlertConfigEntry
 
-# Where each failure is shown in the form, and under which error key.
-_FORM_ERRORS: dict[FailureCause, tuple[str, str]] = {
-    FailureCause.DNS: (CONF_HOST, "dns_failure"),
-    FailureCause.REFUSED: ("base", "cannot_connect"),
-    FailureCause.TIMEOUT: ("base", "timeout"),
-    FailureCause.TLS_MODE_MISMATCH: (CONF_ENCRYPTION, "tls_mode_mismatch"),
-    FailureCause.INVALID_CERT: (CONF_VERIFY_SSL, "invalid_cert"),
-    FailureCause.TLS: ("base", "cannot_connect"),
-    FailureCause.AUTH: ("base", "invalid_auth"),
-    FailureCause.AUTH_NOT_SUPPORTED: ("base", "auth_not_supported"),
-    FailureCause.APP_PASSWORD_REQUIRED: (CONF_PASSWORD, "app_password_required"),
-    FailureCause.BASIC_AUTH_DISABLED: ("base", "basic_auth_disabled"),
-    FailureCause.SENDER_REFUSED: ("base", "cannot_connect"),
-    FailureCause.RECIPIENTS_REFUSED: ("base", "cannot_connect"),
-    FailureCause.MESSAGE_TOO_LARGE: ("base", "cannot_connect"),
-    FailureCause.TEMPORARY: ("base", "cannot_connect"),
-    FailureCause.REJECTED: ("base", "cannot_connect"),
-    FailureCause.DISCONNECTED: ("base", "cannot_connect"),
-}
-
-PLACEHOLDERS = {
-    "app_password_url": GMAIL_APP_PASSWORD_URL,
-    "microsoft_smtp_auth_url": MICROSOFT_SMTP_AUTH_URL,
-}
-
-_EMAIL = TextSelector(TextSelectorConfig(type=TextSelectorType.EMAIL, autocomplete="email"))
-_PASSWORD = TextSelector(
-    TextSelectorConfig(type=TextSelectorType.PASSWORD, autocomplete="current-password")
-)
-
-
-def _connection_schema(*, password_required: bool) -> dict[vol.Marker, Any]:
-    """Fields needed to connect (shared by the smtp and reconfigure steps)."""
-    password_key = vol.Required if password_required else vol.Optional
-    return {
-        vol.Required(CONF_HOST): TextSelector(),
-        vol.Required(CONF_PORT): NumberSelector(
-            NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX)
-        ),
-        vol.Required(CONF_ENCRYPTION): SelectSelector(
-            SelectSelectorConfig(
-                options=[mode.value for mode in Encryption],
-                mode=SelectSelectorMode.DROPDOWN,
-                translation_key=CONF_ENCRYPTION,
-            )
-        ),
-        vol.Optional(CONF_USERNAME): TextSelector(
-            TextSelectorConfig(type=TextSelectorType.TEXT, autocomplete="username")
-        ),
-        password_key(CONF_PASSWORD): _PASSWORD,
-        vol.Required(CONF_SENDER): _EMAIL,
-        vol.Required(CONF_VERIFY_SSL, default=True): bool,
-        vol.Required(CONF_TIMEOUT, default=DEFAULT_TIMEOUT): NumberSelector(
-            NumberSelectorConfig(
-                min=1, max=300, unit_of_measurement="s", mode=NumberSelectorMode.BOX
-            )
-        ),
-    }
-
-
-def _clean(user_input: Mapping[str, Any]) -> dict[str, Any]:
-    """Form values as stored: trimmed text, whole numbers, blanks dropped."""
-    data = {key: value for key, value in user_input.items() if value not in (None, "")}
-    data[CONF_HOST] = str(data[CONF_HOST]).strip()
-    data[CONF_PORT] = int(data[CONF_PORT])
-    data[CONF_TIMEOUT] = int(data.get(CONF_TIMEOUT, DEFAULT_TIMEOUT))
-    if CONF_USERNAME in data:
-        data[CONF_USERNAME] = str(data[CONF_USERNAME]).strip()
-    return data
-
 
 def _unique_id(data: Mapping[str, Any]) -> str:
-    """One entry per login (or sender, for relays without login) on one server."""
+    """One entry per login (or sender, for relays without login) on one server.
+
+    OAuth2 accounts: the mailbox alone (set in oauth_flow.py).
+    """
     who = data.get(CONF_USERNAME) or data[CONF_SENDER]
     return f"{who}@{data[CONF_HOST]}".lower()
 
 
-async def _validate_connection(data: Mapping[str, Any]) -> dict[str, str]:
-    """Check the sender address, then connect, negotiate TLS and log in. Form errors."""
-    try:
-        normalize_address(data[CONF_SENDER])
-    except InvalidAddressError:
-        return {CONF_SENDER: "invalid_email"}
-    try:
-        await verify_login(smtp_settings(data))
-    except SmtpError as err:
-        field, key = _FORM_ERRORS[err.cause]
-        return {field: key}
-    return {}
-
-
-class PtzEmailAlertConfigFlow(ConfigFlow, domain=DOMAIN):
+class PtzEmailAlertConfigFlow(OAuth2AccountSteps, domain=DOMAIN):
     """Add an SMTP account."""
 
     VERSION = 1
-
-    def __init__(self) -> None:
-        """Start with no provider chosen."""
-        self._provider = PROVIDER_CUSTOM
 
     @classmethod
     @callback
@@ -180,6 +80,10 @@ class PtzEmailAlertConfigFlow(ConfigFlow, domain=DOMAIN):
         """Choose the mail provider; its server settings are prefilled next."""
         if user_input is not None:
             self._provider = user_input[CONF_PROVIDER]
+            if self._provider == PROVIDER_OUTLOOK:
+                return await self.async_step_pick_implementation()
+            if self._provider == PROVIDER_GMAIL:
+                return await self.async_step_gmail()
             return await self.async_step_smtp()
         return self.async_show_form(
             step_id="user",
@@ -196,17 +100,21 @@ class PtzEmailAlertConfigFlow(ConfigFlow, domain=DOMAIN):
             ),
         )
 
+    async def async_step_gmail(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Gmail: an app password (first, the usual way) or sign in with Google (OAuth2)."""
+        return self.async_show_menu(step_id="gmail", menu_options=["smtp", "pick_implementation"])
+
     async def async_step_smtp(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Server, login, sender and recipients; checked against the server before saving."""
         preset = PROVIDER_PRESETS[self._provider]
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = _clean(user_input)
+            data = clean(user_input)
             recipients, errors = validate_recipients(data.pop(CONF_RECIPIENTS, []))
             await self.async_set_unique_id(_unique_id(data))
             self._abort_if_unique_id_configured()
             if not errors:
-                errors = await _validate_connection(data)
+                errors = await validate_connection(data)
             if not errors:
                 return self.async_create_entry(
                     title=data[CONF_SENDER],
@@ -215,7 +123,7 @@ class PtzEmailAlertConfigFlow(ConfigFlow, domain=DOMAIN):
                 )
         schema = vol.Schema(
             {
-                **_connection_schema(password_required=preset.needs_login),
+                **connection_schema(password_required=preset.needs_login),
                 vol.Required(CONF_RECIPIENTS): EMAILS,
             }
         )
@@ -232,7 +140,9 @@ class PtzEmailAlertConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
-        """The server refused the login: ask for a new password."""
+        """The server refused the login: ask for a new password, or sign in again."""
+        if CONF_TOKEN in entry_data:
+            return await self.async_step_reauth_oauth()
         return await self.async_step_reauth_confirm()
 
     def _async_save_and_abort(
@@ -254,12 +164,12 @@ class PtzEmailAlertConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             data = {**entry.data, CONF_PASSWORD: user_input[CONF_PASSWORD]}
-            errors = await _validate_connection(data)
+            errors = await validate_connection(data)
             if not errors:
                 return self._async_save_and_abort(entry, "reauth_successful", data=data)
         return self.async_show_form(
             step_id="reauth_confirm",
-            data_schema=vol.Schema({vol.Required(CONF_PASSWORD): _PASSWORD}),
+            data_schema=vol.Schema({vol.Required(CONF_PASSWORD): PASSWORD}),
             errors=errors,
             description_placeholders={
                 **PLACEHOLDERS,
@@ -271,18 +181,28 @@ class PtzEmailAlertConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change server, port, encryption or login; an empty password keeps the current one."""
+        """Change server, port, encryption or login; an empty password keeps the current one.
+
+        An OAuth2 account keeps its mailbox and sign-in; only the server settings change.
+        """
         entry = self._get_reconfigure_entry()
+        oauth = CONF_TOKEN in entry.data
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = _clean(user_input)
+            data = clean(user_input)
+            if oauth:
+                data = {**entry.data, **data}
+                data.pop(CONF_PROVIDER)
             if CONF_PASSWORD not in data and CONF_PASSWORD in entry.data:
                 data[CONF_PASSWORD] = entry.data[CONF_PASSWORD]
-            unique_id = _unique_id(data)
+            unique_id = entry.unique_id if oauth else _unique_id(data)
             if unique_id != entry.unique_id:
                 await self.async_set_unique_id(unique_id)
                 self._abort_if_unique_id_configured()
-            errors = await _validate_connection(data)
+            tokens = AccountTokens(self.hass, entry) if oauth else None
+            errors = await validate_connection(data, tokens)
+            if oauth:  # the check may have refreshed the token: keep the newest
+                data[CONF_TOKEN] = entry.data[CONF_TOKEN]
             if not errors:
                 return self._async_save_and_abort(
                     entry,
@@ -295,7 +215,7 @@ class PtzEmailAlertConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                vol.Schema(_connection_schema(password_required=False)), suggested
+                vol.Schema(connection_schema(password_required=False, login=not oauth)), suggested
             ),
             errors=errors,
             description_placeholders=PLACEHOLDERS,

@@ -27,6 +27,8 @@ TO_REDACT = {
 }  # fmt: skip
 # Camera URLs carry the camera's login.
 CAMERA_TO_REDACT = {CONF_STREAM_URL, CONF_SNAPSHOT_URL}
+# OAuth2 accounts: the sign-in's access and refresh tokens.
+TO_REDACT.add("token")
 # The local relay: its login, and the camera addresses it allows.
 TO_REDACT |= {"relay_password", "relay_username", "relay_senders"}
 

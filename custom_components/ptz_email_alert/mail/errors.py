@@ -54,6 +54,10 @@ class FailureCause(StrEnum):
     TEMPORARY = "temporary"
     REJECTED = "rejected"
     DISCONNECTED = "disconnected"
+    # OAuth2 (XOAUTH2) accounts, all reported as kind ``auth``:
+    OAUTH_REJECTED = "oauth_rejected"  # the server refused a freshly refreshed access token
+    OAUTH_EXPIRED = "oauth_expired"  # the provider refused the refresh token: sign in again
+    SMTP_AUTH_DISABLED = "smtp_auth_disabled"  # Microsoft 5.7.139: SMTP AUTH off for the mailbox
 
     @property
     def kind(self) -> ErrorKind:
@@ -70,6 +74,15 @@ _KIND_OF_CAUSE = {
     FailureCause.TLS_MODE_MISMATCH: ErrorKind.TLS,
     FailureCause.INVALID_CERT: ErrorKind.TLS,
     FailureCause.AUTH_NOT_SUPPORTED: ErrorKind.AUTH,
+    FailureCause.OAUTH_REJECTED: ErrorKind.AUTH,
+    FailureCause.OAUTH_EXPIRED: ErrorKind.AUTH,
+    FailureCause.SMTP_AUTH_DISABLED: ErrorKind.AUTH,
+}
+
+_OAUTH_CAUSES = {
+    FailureCause.OAUTH_REJECTED,
+    FailureCause.OAUTH_EXPIRED,
+    FailureCause.SMTP_AUTH_DISABLED,
 }
 
 _PERMANENT = frozenset(
@@ -82,6 +95,7 @@ _PERMANENT = frozenset(
         FailureCause.RECIPIENTS_REFUSED,
         FailureCause.MESSAGE_TOO_LARGE,
         FailureCause.REJECTED,
+        *_OAUTH_CAUSES,
     }
 )
 
@@ -91,6 +105,7 @@ AUTH_CAUSES = frozenset(
         FailureCause.AUTH_NOT_SUPPORTED,
         FailureCause.APP_PASSWORD_REQUIRED,
         FailureCause.BASIC_AUTH_DISABLED,
+        *_OAUTH_CAUSES,
     }
 )
 
@@ -146,16 +161,44 @@ _NOT_TLS_REASONS = (
 )
 _NO_STARTTLS = re.compile(r"STARTTLS extension not supported", re.IGNORECASE)
 _NO_AUTH = re.compile(
-    r"AUTH (?:extension )?(?:is )?not supported|No suitable authentication method", re.IGNORECASE
+    r"AUTH (?:extension )?(?:is )?not supported|No suitable authentication method"
+    r"|does not support XOAUTH2",
+    re.IGNORECASE,
+)
+# Microsoft, to a valid token: "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication
+# is disabled for the Tenant" (or for the mailbox). A new token cannot help; an admin must.
+_SMTP_AUTH_DISABLED = re.compile(
+    r"\b5\.7\.139\b|SmtpClientAuthentication is disabled|basic auth\w* is disabled",
+    re.IGNORECASE,
 )
 
 
-def classify(exc: BaseException, server: str = "") -> SmtpError:
-    """Map an exception from an SMTP exchange to an :class:`SmtpError`."""
+def classify(exc: BaseException, server: str = "", *, oauth: bool = False) -> SmtpError:
+    """Map an exception from an SMTP exchange to an :class:`SmtpError`.
+
+    ``oauth``: the login was XOAUTH2 with an access token, where the same replies mean other
+    things (Microsoft's ``5.7.3`` and Google's ``5.7.8`` refuse the token, not a password).
+    """
     if isinstance(exc, SmtpError):
         return exc
     cause, code, detail = _classify(exc)
+    if oauth and isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        cause = _oauth_cause(exc.code, exc.message)
     return SmtpError(cause, detail, code=code, server=server)
+
+
+def _oauth_cause(code: int, message: str) -> FailureCause:
+    """Cause of a refused XOAUTH2 login.
+
+    Microsoft answers ``535 5.7.3 Authentication unsuccessful`` to an expired or wrong token;
+    Google first sends ``334`` with base64 JSON (``{"status":"401","schemes":"bearer",...}``),
+    then ``535-5.7.8 Username and Password not accepted`` once the client answers.
+    """
+    if _SMTP_AUTH_DISABLED.search(message):
+        return FailureCause.SMTP_AUTH_DISABLED
+    if 400 <= code < 500:
+        return FailureCause.TEMPORARY
+    return FailureCause.OAUTH_REJECTED
 
 
 def _classify(exc: BaseException) -> tuple[FailureCause, int | None, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 import contextlib
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -31,6 +31,12 @@ class Encryption(StrEnum):
     NONE = "none"  # plain text: only for relays on a trusted LAN
 
 
+type TokenSource = Callable[[bool], Awaitable[str]]
+"""Gives an OAuth2 access token for XOAUTH2. Called with True after the server refused the last
+one: then it must refresh even if the token looks valid. Raises :class:`SmtpError` when no token
+can be had (refresh refused: ``OAUTH_EXPIRED``; token endpoint unreachable: ``TEMPORARY``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SmtpSettings:
     """Everything needed to reach and log in to one SMTP server."""
@@ -45,6 +51,8 @@ class SmtpSettings:
     # read the certificate store, which is blocking I/O.
     tls_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
     local_hostname: str | None = None
+    # OAuth2: log in with XOAUTH2 as ``username`` with tokens from here (no password).
+    token_source: TokenSource | None = field(default=None, repr=False, compare=False)
 
     @property
     def server(self) -> str:
@@ -85,11 +93,14 @@ class SmtpSession:
     def __init__(self, settings: SmtpSettings) -> None:
         """Prepare a client; nothing is connected until ``__aenter__``."""
         self.settings = settings
+        self._oauth = settings.token_source is not None
+        self._refresh = False  # the next token must be a refreshed one
         self._client = aiosmtplib.SMTP(
             hostname=settings.host,
             port=settings.port,
             username=settings.username or None,
-            password=settings.password if settings.username else None,
+            password=settings.password if settings.username and not self._oauth else None,
+            oauth_token_generator=self._token if self._oauth else None,
             timeout=settings.timeout,
             use_tls=settings.encryption is Encryption.SSL,
             # True, never None: None silently stays in plain text when STARTTLS is not offered.
@@ -99,15 +110,32 @@ class SmtpSession:
         )
 
     async def __aenter__(self) -> SmtpSession:
-        """Connect, negotiate TLS and log in."""
+        """Connect, negotiate TLS and log in.
+
+        A refused access token is refreshed and tried once more on a new connection (the server
+        hangs up on a failed AUTH): it may have expired between our check and the server's.
+        """
+        try:
+            await self._connect_classified()
+        except SmtpError as err:
+            if err.cause is not FailureCause.OAUTH_REJECTED:
+                raise
+            self._refresh = True
+            await self._connect_classified()
+        return self
+
+    async def _connect_classified(self) -> None:
         try:
             await self._connect()
         except BaseException as err:
             self._client.close()
             if isinstance(err, asyncio.CancelledError):
                 raise
-            raise classify(err, self.settings.server) from err
-        return self
+            raise classify(err, self.settings.server, oauth=self._oauth) from err
+
+    async def _token(self) -> str:
+        assert self.settings.token_source is not None
+        return await self.settings.token_source(self._refresh)
 
     async def __aexit__(self, *exc_info: object) -> None:
         """Say QUIT politely; a failure to do so does not matter any more."""
