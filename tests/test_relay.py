@@ -14,10 +14,12 @@ from pytest_homeassistant_custom_component.common import (
     async_capture_events,
     async_fire_time_changed,
 )
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.ptz_email_alert import async_remove_config_entry_device
 from custom_components.ptz_email_alert.const import DOMAIN, EVENT_RELAY_RECEIVED
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 
 from .conftest import RECIPIENTS, SENDER
 from .relay_helpers import CAMERA, CAMERA_TO, Camera, camera_message, relay_port, setup_relay
@@ -224,3 +226,55 @@ async def test_options_flow_relay_section(
     }
     assert shown["relay_networks"] == "192.168.1.0/24\n10.0.0.7/32"
     assert shown["relay_password"] is None
+
+
+async def test_camera_device_entities_and_heartbeat(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mail_server: TestSmtpServer,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    entry = await setup_relay(hass, mail_server, relay_heartbeat_hours=2)
+    camera = Camera(hass, relay_port(entry))
+    data, picture = camera_message("Daily health check")
+    await camera.send(data)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    device = dr.async_get(hass).async_get_device({(DOMAIN, f"{entry.entry_id}_relay_{CAMERA}")})
+    assert device is not None
+    assert device.name == "North Gate"
+    assert device.via_device_id is not None
+    silent = "binary_sensor.north_gate_camera_silent"
+    assert hass.states.get(silent).state == "off"
+    last = hass.states.get("sensor.north_gate_last_mail")
+    assert last.attributes["subject"] == "Daily health check"
+    assert last.attributes["attachments"] == ["snap.jpg"]
+    event = hass.states.get("event.north_gate_mail")
+    assert event.attributes["event_type"] == "received"
+    assert event.attributes["attachments"] == 1
+    response = await (await hass_client()).get("/api/image_proxy/image.north_gate_last_attachment")
+    assert response.status == 200
+    assert response.content_type == "image/jpeg"
+    assert await response.read() == picture
+
+    # Silent for longer than relay_heartbeat_hours: flagged; the next mail clears it.
+    freezer.tick(timedelta(hours=2, seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get(silent).state == "on"
+    await camera.send(data)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(silent).state == "off"
+
+    # Known across a restart (and flagged at once if it stayed silent meanwhile).
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    freezer.tick(timedelta(hours=3))
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(silent).state == "on"
+
+    # The device can be deleted; the account's cannot.
+    assert await async_remove_config_entry_device(hass, entry, device)
+    account = dr.async_get(hass).async_get_device({(DOMAIN, entry.entry_id)})
+    assert account is not None
+    assert not await async_remove_config_entry_device(hass, entry, account)

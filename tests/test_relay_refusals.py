@@ -146,13 +146,13 @@ async def test_broken_mime_is_relayed_as_it_came(
     hass: HomeAssistant, mail_server: TestSmtpServer
 ) -> None:
     body = (
-        b"--zz\r\nContent-Type: image/jpeg; name=\"a.jpg\r\nContent-Transfer-Encoding: base64\r\n"
+        b'--zz\r\nContent-Type: image/jpeg; name="a.jpg\r\nContent-Transfer-Encoding: base64\r\n'
         b"\r\n!!!not base64@@\r\n--zz\r\nContent-Type: text/plain; charset=nonsense\r\n\r\n"
         b"\xe9t\xe9 8-bit\r\n"
     )  # an unterminated quote, no closing boundary, an unknown charset, 8-bit text
     data = (
         b"From: =?bad?Q?x?= <cam2@cameras.lan>\r\nSubject: =?utf-8?B?!!?=\r\nMIME-Version: 1.0\r\n"
-        b"Content-Type: multipart/mixed; boundary=\"zz\"\r\nX-Odd:\r\n\r\n" + body
+        b'Content-Type: multipart/mixed; boundary="zz"\r\nX-Odd:\r\n\r\n' + body
     )
     entry = await setup_relay(hass, mail_server)
     assert await Camera(hass, relay_port(entry)).send(data, sender="cam2@cameras.lan") == {}

@@ -16,6 +16,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .camera_runtime import CameraRuntime
 from .entity import PtzEmailAlertAccountEntity, PtzEmailAlertCameraEntity, add_camera_entities
+from .relay_entity import RelayHeartbeatMissed, add_relay_entities
 from .runtime_data import PtzEmailAlertConfigEntry, PtzEmailAlertData
 
 PARALLEL_UPDATES = 0
@@ -63,6 +64,7 @@ async def async_setup_entry(
             StreamBinarySensor(entry, m),
         ],
     )
+    add_relay_entities(entry, async_add_entities, lambda c: [RelayHeartbeatMissed(entry, c)])
 
 
 class AccountBinarySensor(PtzEmailAlertAccountEntity, BinarySensorEntity):

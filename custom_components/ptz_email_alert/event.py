@@ -8,6 +8,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .camera_runtime import CameraRuntime
 from .entity import PtzEmailAlertCameraEntity, add_camera_entities
+from .relay_entity import RelayMailEvent, add_relay_entities
 from .runtime_data import PtzEmailAlertConfigEntry
 from .vision.analyser import Finding
 
@@ -21,6 +22,7 @@ async def async_setup_entry(
 ) -> None:
     """Add each camera's detection event entity."""
     add_camera_entities(entry, async_add_entities, lambda m: [DetectionEvent(entry, m)])
+    add_relay_entities(entry, async_add_entities, lambda c: [RelayMailEvent(entry, c)])
 
 
 class DetectionEvent(PtzEmailAlertCameraEntity, EventEntity):

@@ -10,6 +10,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .camera_runtime import CameraRuntime
 from .entity import PtzEmailAlertCameraEntity, add_camera_entities
+from .relay_entity import RelayLastAttachment, add_relay_entities
 from .runtime_data import PtzEmailAlertConfigEntry
 
 PARALLEL_UPDATES = 0
@@ -22,6 +23,7 @@ async def async_setup_entry(
 ) -> None:
     """Add each camera's last-alert image."""
     add_camera_entities(entry, async_add_entities, lambda m: [LastAlertImage(hass, entry, m)])
+    add_relay_entities(entry, async_add_entities, lambda c: [RelayLastAttachment(hass, entry, c)])
 
 
 class LastAlertImage(PtzEmailAlertCameraEntity, ImageEntity):

@@ -45,6 +45,7 @@ class RelayCamera:
     attachments: tuple[str, ...] = ()
     image: bytes | None = None  # the last picture it sent (not kept across restarts)
     image_type: str | None = None
+    image_time: datetime | None = None
     heartbeat_missed: bool = False
     listeners: list[CALLBACK_TYPE] = field(default_factory=list)
     mail_listeners: list[Callable[[MailSummary], None]] = field(default_factory=list)
@@ -214,6 +215,7 @@ class RelayRuntime:
         camera.attachments = summary.attachments
         if summary.image is not None:
             camera.image, camera.image_type = summary.image, summary.image_type
+            camera.image_time = now
         camera.heartbeat_missed = False
         self._schedule_check(camera)
         self._store.async_delay_save(self._data, SAVE_DELAY)

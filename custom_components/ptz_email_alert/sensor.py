@@ -22,6 +22,7 @@ from homeassistant.util import dt as dt_util
 from .camera_runtime import CameraRuntime
 from .entity import PtzEmailAlertAccountEntity, PtzEmailAlertCameraEntity, add_camera_entities
 from .mail import ErrorKind
+from .relay_entity import RelayLastMail, add_relay_entities
 from .runtime_data import PtzEmailAlertConfigEntry, PtzEmailAlertData
 
 PARALLEL_UPDATES = 0
@@ -105,6 +106,7 @@ async def async_setup_entry(
         async_add_entities,
         lambda m: [LastAlertSensor(entry, m), SnoozedUntilSensor(entry, m)],
     )
+    add_relay_entities(entry, async_add_entities, lambda c: [RelayLastMail(entry, c)])
 
 
 class AccountSensor(PtzEmailAlertAccountEntity, SensorEntity):
