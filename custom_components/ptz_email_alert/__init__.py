@@ -16,7 +16,7 @@ from .camera_runtime import CameraRuntime
 from .const import DOMAIN, SUBENTRY_CAMERA
 from .heartbeat import Heartbeat
 from .opencv_support import async_installed_opencv, async_load_opencv
-from .relay import RelayRuntime
+from .relay import RelayRuntime, async_remove_relay_files
 from .relay_settings import relay_settings
 from .runtime_data import PtzEmailAlertConfigEntry, PtzEmailAlertData
 from .services import async_setup_services
@@ -128,6 +128,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntr
     """The account was deleted: delete its outbox too."""
     await OutboxFiles(hass, entry.entry_id).async_remove()
     await upload_storage(hass, entry.entry_id).async_remove()
+    await async_remove_relay_files(hass, entry.entry_id)
 
 
 async def async_remove_config_entry_device(

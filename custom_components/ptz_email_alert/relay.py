@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
+import shutil
 import socket
 from typing import Any
 import uuid
@@ -62,6 +64,13 @@ class RelayCamera:
         last = dt_util.parse_datetime(str(data.get("last_mail") or ""))
         key = str(data["key"])
         return cls(key, str(data.get("name") or key), str(data.get("client") or ""), last)
+
+
+async def async_remove_relay_files(hass: HomeAssistant, entry_id: str) -> None:
+    """The account was deleted: forget its cameras and delete the relay's certificate."""
+    await Store[dict[str, Any]](hass, STORE_VERSION, f"{DOMAIN}.relay.{entry_id}").async_remove()
+    folder = Path(hass.config.path(STORAGE_DIR, f"{DOMAIN}_relay", entry_id))
+    await hass.async_add_executor_job(partial(shutil.rmtree, folder, ignore_errors=True))
 
 
 def device_identifier(entry_id: str, key: str) -> str:
