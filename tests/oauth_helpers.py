@@ -35,6 +35,12 @@ CLIENT_SECRET = "client-secret-Zq8"
 MICROSOFT_MAILBOX = "alerts@contoso.onmicrosoft.com"
 GOOGLE_MAILBOX = "alerts.camera@gmail.com"
 REDIRECT_URI = "https://example.com/auth/external/callback"
+# Microsoft, to a valid token for a mailbox or tenant without SMTP AUTH.
+SMTP_AUTH_DISABLED = (
+    "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
+    "Tenant. Visit https://aka.ms/smtp_auth_disabled for more information. "
+    "[AM0PR02CA0001.eurprd02.prod.outlook.com 2025-01-01T00:00:00.000Z 08DD]"
+)
 
 
 async def setup_credentials(hass: HomeAssistant, *providers: str) -> dict[str, str]:
