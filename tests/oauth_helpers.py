@@ -100,7 +100,7 @@ class TokenEndpoint:
     """A provider's token endpoint: answers queued in order, requests recorded."""
 
     url: str
-    answers: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    answers: list[tuple[int, dict[str, Any]] | Exception] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     def register(self, aioclient_mock: AiohttpClientMocker) -> TokenEndpoint:
@@ -112,10 +112,17 @@ class TokenEndpoint:
         """Queue the next answer."""
         self.answers.append((status, body))
 
+    def fail(self, error: Exception) -> None:
+        """Queue a request that gets no answer (``error`` is raised by the HTTP client)."""
+        self.answers.append(error)
+
     async def _answer(self, method: str, url: URL, data: Any) -> AiohttpClientMockResponse:
         self.requests.append(dict(data))
         assert self.answers, f"unexpected token request: {data.get('grant_type')}"
-        status, body = self.answers.pop(0)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            return AiohttpClientMockResponse(method, url, exc=answer)
+        status, body = answer
         return AiohttpClientMockResponse(method, url, status=status, json=body)
 
     @property

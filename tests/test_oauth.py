@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
 
+from custom_components.ptz_email_alert.application_credentials import (
+    async_get_description_placeholders,
+)
 from custom_components.ptz_email_alert.const import (
     CONF_ENCRYPTION,
     CONF_PROVIDER,
@@ -22,6 +25,11 @@ from custom_components.ptz_email_alert.const import (
     DOMAIN,
 )
 from custom_components.ptz_email_alert.diagnostics import async_get_config_entry_diagnostics
+from custom_components.ptz_email_alert.oauth import mailbox_from_token
+from homeassistant.components.application_credentials import (
+    ClientCredential,
+    async_import_client_credential,
+)
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TIMEOUT, CONF_USERNAME, CONF_VERIFY_SSL
 from homeassistant.core import HomeAssistant
@@ -36,6 +44,7 @@ from .oauth_helpers import (
     SMTP_AUTH_DISABLED,
     TokenEndpoint,
     endpoints,
+    id_token,
     setup_credentials,
     sign_in,
     token_response,
@@ -269,3 +278,50 @@ async def test_server_step_errors(
     if error == "oauth_rejected":
         assert server.bearer_seen == ["at-1", "at-2"]
         assert token["outlook"].grants == ["authorization_code", "refresh_token"]
+
+
+async def test_two_credentials_of_one_provider_offer_a_choice(
+    hass: HomeAssistant,
+    hass_client_no_auth: Any,
+    aioclient_mock: AiohttpClientMocker,
+) -> None:
+    """Two Microsoft apps (and a Google client, not offered): the user picks one."""
+    await setup_credentials(hass)
+    await async_import_client_credential(
+        hass,
+        DOMAIN,
+        ClientCredential("0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6", "secret-2", "Second app"),
+        "outlook_2",
+    )
+    result = await _start(hass, "outlook")
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "pick_implementation"
+    choices = result["data_schema"].schema["implementation"].container
+    assert set(choices) == {"outlook", "outlook_2"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"implementation": "outlook_2"}
+    )
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert "client_id=0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6" in result["url"]
+
+
+@pytest.mark.parametrize(
+    ("token", "mailbox"),
+    [
+        ({"id_token": id_token("Alerts@Contoso.com")}, "alerts@contoso.com"),
+        ({"id_token": id_token("me@outlook.com", "preferred_username")}, "me@outlook.com"),
+        ({"id_token": id_token("not-an-address", "preferred_username")}, None),
+        ({"id_token": "a.!!!.c"}, None),
+        ({"id_token": "a.WzFd.c"}, None),  # a JSON list, not claims
+        ({"id_token": "not a jwt"}, None),
+        ({}, None),
+    ],
+)
+def test_mailbox_from_token(token: dict[str, Any], mailbox: str | None) -> None:
+    assert mailbox_from_token(token) == mailbox
+
+
+async def test_credentials_dialog_placeholders(hass: HomeAssistant) -> None:
+    placeholders = await async_get_description_placeholders(hass)
+    assert placeholders["redirect_url"] == "https://my.home-assistant.io/redirect/oauth"
+    assert "entra.microsoft.com" in placeholders["microsoft_apps_url"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiohttp import ClientConnectionError
 import aiosmtplib
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -207,16 +208,20 @@ async def test_smtp_auth_disabled_when_sending(
     assert issue.translation_key == "smtp_auth_disabled"
 
 
+@pytest.mark.parametrize("down", ["503", "no_answer"])
 async def test_token_endpoint_unreachable_mail_waits(
-    hass: HomeAssistant, aioclient_mock: AiohttpClientMocker, smtp_server: ServerFactory
+    hass: HomeAssistant, aioclient_mock: AiohttpClientMocker, smtp_server: ServerFactory, down: str
 ) -> None:
-    """The provider is down (503): the mail waits for a retry; no reauth for that."""
+    """The provider is down: the mail waits for a retry; no reauth for that."""
     await setup_credentials(hass, "outlook")
     token = endpoints(aioclient_mock)
     server = await smtp_server("starttls", bearer_tokens={"at-2"}, bearer_user=MICROSOFT_MAILBOX)
     entry = oauth_entry(server, stored_token("at-1", expires_in=-60), "outlook")
     await set_up(hass, entry)
-    token["outlook"].answer({"error": "temporarily_unavailable"}, status=503)
+    if down == "503":
+        token["outlook"].answer({"error": "temporarily_unavailable"}, status=503)
+    else:
+        token["outlook"].fail(ClientConnectionError("Cannot connect to host"))
 
     submission = await entry.runtime_data.account.async_send_test_email()
 
@@ -334,3 +339,31 @@ def test_reply_texts_classified(error: Exception, oauth: bool, cause: FailureCau
         FailureCause.BASIC_AUTH_DISABLED: "basic_auth_disabled",
     }
     assert classified.kind.value == expected.get(cause, "auth")
+
+
+async def test_reauth_refused_when_smtp_auth_is_off(
+    hass: HomeAssistant,
+    hass_client_no_auth: Any,
+    aioclient_mock: AiohttpClientMocker,
+    smtp_server: ServerFactory,
+) -> None:
+    """A new sign-in that still cannot log in (5.7.139) is not saved; the flow says why."""
+    await setup_credentials(hass, "outlook")
+    token = endpoints(aioclient_mock)
+    server = await smtp_server(
+        "starttls",
+        bearer_tokens={"at-2"},
+        bearer_user=MICROSOFT_MAILBOX,
+        auth_reply=SMTP_AUTH_DISABLED,
+    )
+    entry = oauth_entry(server, stored_token("at-1"), "outlook")
+    await set_up(hass, entry)
+    result = await entry.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_oauth"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    await sign_in(hass, hass_client_no_auth, result)
+    token["outlook"].answer(token_response("at-2", "rt-2", MICROSOFT_MAILBOX))
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "smtp_auth_disabled"
+    assert entry.data["token"]["access_token"] == "at-1"

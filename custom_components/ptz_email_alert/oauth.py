@@ -73,12 +73,13 @@ class MailOAuth2Implementation(AuthImplementation):
         return {"scope": MICROSOFT_SCOPES, "prompt": "select_account"}
 
 
-def provider_of(implementation: config_entry_oauth2_flow.AbstractOAuth2Implementation) -> str:
-    """The provider of an implementation (ours carry it; others are judged by client id)."""
+def provider_of(
+    implementation: config_entry_oauth2_flow.AbstractOAuth2Implementation,
+) -> str | None:
+    """The provider of an implementation (all of this domain's come from its credentials)."""
     if isinstance(implementation, MailOAuth2Implementation):
         return implementation.provider
-    client_id = getattr(implementation, "client_id", "")
-    return provider_of_client(client_id if isinstance(client_id, str) else "")
+    return None
 
 
 def mailbox_from_token(token: Mapping[str, Any]) -> str | None:
