@@ -1,0 +1,171 @@
+"""Event clips: a real ffmpeg records an MJPEG camera into a segment ring; clips are cut from it.
+
+The camera's pictures carry their frame number as ten black or white blocks, so a decoded clip
+tells which moments it holds; the server notes the wall-clock time each frame went out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+import re
+import time
+
+import numpy as np
+from numpy.typing import NDArray
+import pytest
+
+from custom_components.ptz_email_alert.vision.clip_ring import (
+    ClipConfig,
+    ClipRing,
+    Segment,
+    concat_script,
+    covering,
+)
+
+from .camera_http import CameraHttp
+from .scenes import FPS, HEIGHT, WIDTH, encode, ffmpeg_binary, gone, jpeg_sequence
+
+BITS = 10
+BLOCK = WIDTH // BITS
+ROWS = slice(HEIGHT // 2 - 40, HEIGHT // 2 + 40)
+
+
+def counter_frame(number: int) -> NDArray[np.uint8]:
+    """A grey picture whose blocks spell ``number`` in binary."""
+    frame = np.full((HEIGHT, WIDTH), 30, dtype=np.uint8)
+    for bit in range(BITS):
+        if number >> bit & 1:
+            frame[ROWS, bit * BLOCK : (bit + 1) * BLOCK] = 225
+    return frame
+
+
+def read_counter(frame: NDArray[np.uint8]) -> int:
+    """The number a decoded picture spells (block centres, so compression does not matter)."""
+    middle = (ROWS.start + ROWS.stop) // 2
+    return sum(
+        1 << bit
+        for bit in range(BITS)
+        if frame[middle - 10 : middle + 10, bit * BLOCK + 10 : (bit + 1) * BLOCK - 10].mean() > 128
+    )
+
+
+class SentAt(list[bytes]):
+    """The MJPEG server's pictures; notes when each is taken to be sent (wall clock)."""
+
+    def __init__(self, pictures: list[bytes]) -> None:
+        super().__init__(pictures)
+        self.sent: list[tuple[float, int]] = []
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+        self.sent.append((time.time(), index))
+        return super().__getitem__(index)
+
+    def number_at(self, moment: float) -> int:
+        """The frame number that was on the wire at ``moment``."""
+        return max(index for sent, index in self.sent if sent <= moment)
+
+
+async def decode_clip(clip: bytes, tmp_path: Path) -> tuple[list[int], float]:
+    """Every frame's number and the container's duration, decoded by real ffmpeg (no error)."""
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(clip)
+    process = await asyncio.create_subprocess_exec(
+        ffmpeg_binary(), "-hide_banner", "-nostdin", "-i", str(path),
+        "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    raw, errors = await process.communicate()
+    assert process.returncode == 0, errors
+    log = errors.decode()
+    assert " error" not in log.lower(), log
+    found = re.search(r"Duration: (\d+):(\d+):([\d.]+)", log)
+    assert found is not None, log
+    hours, minutes, seconds = found.groups()
+    duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    frames = np.frombuffer(raw, dtype=np.uint8).reshape(-1, HEIGHT, WIDTH)
+    return [read_counter(frame) for frame in frames], duration
+
+
+@pytest.fixture(name="counter_pictures", scope="module")
+def counter_pictures_fixture(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    """30 s of numbered pictures, encoded by real ffmpeg (H.264, then JPEG as a camera sends)."""
+    folder = tmp_path_factory.mktemp("counter")
+
+    def frames() -> Iterator[NDArray[np.uint8]]:
+        return (counter_frame(number) for number in range(30 * FPS))
+
+    async def make() -> list[bytes]:
+        video = await encode(frames(), folder / "counter.mp4")
+        return await jpeg_sequence(video, width=WIDTH)
+
+    return asyncio.run(make())
+
+
+async def test_clip_covers_before_and_after_the_trigger(
+    camera_http: CameraHttp, counter_pictures: list[bytes], tmp_path: Path
+) -> None:
+    """2 s before and 2 s after a trigger (±1 s), playable MP4; ffmpeg gone after the stop."""
+    pictures = SentAt(counter_pictures)
+    camera_http.mjpeg_frames = pictures
+    camera_http.mjpeg_fps = FPS
+    ring = ClipRing(
+        ClipConfig(
+            ffmpeg_binary(), camera_http.url("/mjpeg", None),
+            segment_seconds=1, keep_seconds=6, folder=tmp_path,
+        )
+    )  # fmt: skip
+    task = asyncio.create_task(ring.run())
+    try:
+        # Three seconds recorded: the trigger has its 2 s before it on disk.
+        assert await ring.async_wait_recorded(time.time() + 3, wait=20)
+        recorder = ring.pid
+        assert recorder is not None
+        trigger = time.time()
+        clip = await ring.async_cut(trigger - 2, trigger + 2, wait=10)
+        assert clip is not None
+        numbers, duration = await decode_clip(clip, tmp_path)
+        at_trigger = pictures.number_at(trigger)
+        # The clip starts 2 s (20 frames) before the trigger and ends 2 s after it, ±1 s.
+        assert abs(numbers[0] - (at_trigger - 2 * FPS)) <= FPS, (numbers, at_trigger)
+        assert abs(numbers[-1] - (at_trigger + 2 * FPS)) <= FPS, (numbers, at_trigger)
+        assert numbers == sorted(numbers)  # in order, no repeats from two segments
+        assert len(set(numbers)) == len(numbers)
+        assert abs(duration - 4) <= 1  # real time, not MJPEG's assumed 25 fps
+        assert abs(len(numbers) - 4 * FPS) <= FPS
+        # The ring stays bounded: old segments are deleted as new ones close.
+        assert sum(1 for _ in tmp_path.glob("ptz-clips-*/*.mkv")) <= 6 / 1 + 3
+    finally:
+        await ring.stop()
+        async with asyncio.timeout(5):
+            await task
+    assert gone(recorder)
+    assert not list(tmp_path.glob("ptz-clips-*"))  # the ring's folder is deleted
+
+
+async def test_clip_after_the_stop_is_none(camera_http: CameraHttp, tmp_path: Path) -> None:
+    """A cut waiting for its seconds after ends at once, empty, when the ring stops."""
+    ring = ClipRing(ClipConfig(ffmpeg_binary(), camera_http.url("/mjpeg", None), folder=tmp_path))
+    task = asyncio.create_task(ring.run())
+    cut = asyncio.create_task(ring.async_cut(time.time(), time.time() + 60, wait=60))
+    assert await ring.async_wait_recorded(time.time() + 1, wait=20)
+    await ring.stop()
+    async with asyncio.timeout(5):
+        assert await cut is None
+        await task
+
+
+def test_concat_script_trims_the_first_and_last_segment() -> None:
+    """In and out points are offsets in the first and last segment; the middle is whole."""
+    segments = [Segment(Path(f"/ring/s{i}.mkv"), 100.0 + 2 * i, 102.0 + 2 * i) for i in range(5)]
+    chosen = covering(segments, 103.5, 107.25)
+    assert [s.path.name for s in chosen] == ["s1.mkv", "s2.mkv", "s3.mkv"]
+    assert concat_script(chosen, 103.5, 107.25) == (
+        "ffconcat version 1.0\n"
+        "file '/ring/s1.mkv'\ninpoint 1.500\n"
+        "file '/ring/s2.mkv'\n"
+        "file '/ring/s3.mkv'\noutpoint 1.250\n"
+    )
+    quoted = concat_script([Segment(Path("/r/it's.mkv"), 0, 1)], 0, 1)
+    assert "file '/r/it'\\''s.mkv'" in quoted
