@@ -54,6 +54,7 @@ class Camera:
             self.host,
             self.port,
             timeout=10,
+            local_hostname="camera",  # no name lookup (the harness blocks DNS)
             source_address=(self.source, 0) if self.source else None,
         )
         client.ehlo("camera")

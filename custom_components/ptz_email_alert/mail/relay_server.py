@@ -263,6 +263,8 @@ class RelayServer:
             return
         server.close()
         for connection in list(self.connections):
-            if connection.transport is not None:
-                connection.transport.close()
+            # Abort, not close: a TLS close waits up to 30 s for the client's goodbye.
+            for transport in (connection.transport, connection._original_transport):
+                if isinstance(transport, asyncio.WriteTransport):
+                    transport.abort()
         await server.wait_closed()
