@@ -34,6 +34,17 @@ def attachment_of(raw: bytes) -> bytes:
     return payload
 
 
+def _device(hass: HomeAssistant, entry_id: str, identifier: str) -> dr.DeviceEntry:
+    """A device of the entry by identifier (the registry's lookup differs between versions)."""
+    registry = dr.async_get(hass)
+    (device,) = [
+        device
+        for device in dr.async_entries_for_config_entry(registry, entry_id)
+        if (DOMAIN, identifier) in device.identifiers
+    ]
+    return device
+
+
 async def received(server: TestSmtpServer, count: int = 1) -> None:
     """Wait until ``server`` has ``count`` messages (bounded: a hang fails the test)."""
     async with asyncio.timeout(20):
@@ -240,8 +251,7 @@ async def test_camera_device_entities_and_heartbeat(
     await camera.send(data)
     await hass.async_block_till_done(wait_background_tasks=True)
 
-    device = dr.async_get(hass).async_get_device({(DOMAIN, f"{entry.entry_id}_relay_{CAMERA}")})
-    assert device is not None
+    device = _device(hass, entry.entry_id, f"{entry.entry_id}_relay_{CAMERA}")
     assert device.name == "North Gate"
     assert device.via_device_id is not None
     silent = "binary_sensor.north_gate_camera_silent"
@@ -275,6 +285,5 @@ async def test_camera_device_entities_and_heartbeat(
 
     # The device can be deleted; the account's cannot.
     assert await async_remove_config_entry_device(hass, entry, device)
-    account = dr.async_get(hass).async_get_device({(DOMAIN, entry.entry_id)})
-    assert account is not None
+    account = _device(hass, entry.entry_id, entry.entry_id)
     assert not await async_remove_config_entry_device(hass, entry, account)
