@@ -27,7 +27,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
-from .account import smtp_settings
+from .account_settings import smtp_settings
 from .const import (
     CONF_ENCRYPTION,
     CONF_SENDER,
