@@ -10,11 +10,8 @@ from functools import partial
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers.event import (
-    async_call_later,
-)
 from homeassistant.util import dt as dt_util
 
 from .account_reports import AccountReports
@@ -43,6 +40,7 @@ from .mail import (
     send_messages,
 )
 from .oauth import CONF_TOKEN, AccountTokens
+from .scheduling import call_later
 from .storage import OutboxFiles
 
 
@@ -159,11 +157,7 @@ class MailAccount:
             listener()
 
     def _call_later(self, delay: float, action: Callable[[], None]) -> Callable[[], None]:
-        @callback
-        def _run(_now: datetime) -> None:
-            action()
-
-        return async_call_later(self.hass, delay, HassJob(_run, cancel_on_shutdown=True))
+        return call_later(self.hass, delay, action)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
         # Background tasks: a slow server must not hold up Home Assistant's start-up.

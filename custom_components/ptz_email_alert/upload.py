@@ -14,9 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 from homeassistant.util.ssl import client_context, client_context_no_verify
 
@@ -54,6 +53,7 @@ from .mail.upload_clients import (
 )
 from .mail.upload_queue import UploadQueue
 from .mail.upload_records import UploadItem
+from .scheduling import call_later
 from .storage import OutboxFiles
 
 UPLOAD_TIMEOUT = 30.0
@@ -216,11 +216,7 @@ class EvidenceUpload:
             listener()
 
     def _call_later(self, delay: float, action: Callable[[], None]) -> Callable[[], None]:
-        @callback
-        def _run(_now: datetime) -> None:
-            action()
-
-        return async_call_later(self.hass, delay, HassJob(_run, cancel_on_shutdown=True))
+        return call_later(self.hass, delay, action)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         return self.entry.async_create_background_task(self.hass, coro, f"{DOMAIN} upload")
