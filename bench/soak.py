@@ -35,6 +35,16 @@ internals change. The cost is a slower start (about half a minute).
     .venv/bin/python bench/soak.py --quick         # 2 minutes, every fault once; no docs
     .venv/bin/python bench/soak.py --commit HEAD   # the integration as committed
 
+To find what one fault costs, and what stays in memory (these do not write the docs):
+
+    .venv/bin/python bench/soak.py --faults none --minutes 6      # alerts only
+    .venv/bin/python bench/soak.py --faults reload --minutes 5 --objects
+    .venv/bin/python bench/soak.py --env MALLOC_ARENA_MAX=2       # Home Assistant's allocator
+
+``--objects`` adds Home Assistant's profiler integration and, at the end, counts the instances
+of the integration's runtime classes before and after a full garbage collection (objgraph is
+installed into the cache folder once, as the frontend is).
+
 Exits with status 1 when an alert is lost or duplicated, the memory grows by 10 MB or more,
 or an ffmpeg process is left after the stop (after writing the docs).
 """
@@ -65,7 +75,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 from aiohttp import web
@@ -108,6 +118,7 @@ USER_PASSWORD = "soak-password-1"
 SENDER, RECIPIENT = "cameras@soak.example", "owner@soak.example"
 BOUNDARY = "soakframe"
 FAULT_KINDS = ("ffmpeg killed", "SMTP down 30 s", "corrupt stream", "reload")
+FAULT_NAMES = dict(zip(("kill", "smtp", "corrupt", "reload"), FAULT_KINDS, strict=True))
 CORRUPTIONS = ("corrupt JPEG", "garbage between parts", "resolution switch")
 
 STARTED = time.monotonic()
@@ -302,6 +313,8 @@ homeassistant:
   name: Soak
   unit_system: metric
   time_zone: UTC
+  media_dirs:
+    local: {media}
 http:
   server_host: 127.0.0.1
   server_port: {port}
@@ -345,10 +358,16 @@ class HomeAssistantApi:
         while time.monotonic() < deadline:
             if hass.returncode is not None:
                 raise SystemExit(f"Home Assistant exited during start-up ({hass.returncode})")
-            with contextlib.suppress(aiohttp.ClientError):
+            try:
                 await self.call("/api/onboarding")
-                return
-            await asyncio.sleep(0.5)
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.5)
+                continue
+            except aiohttp.ClientResponseError as err:
+                # No onboarding: recovery mode, which ignores the configuration.
+                message = f"Home Assistant is not set up as asked (HTTP {err.status})"
+                raise SystemExit(message) from err
+            return
         raise SystemExit("Home Assistant did not answer within its start-up time")
 
     async def onboard(self) -> None:
@@ -432,11 +451,54 @@ def ffmpeg_pids(url: str) -> list[int]:
     return [pid for pid, args in processes() if url in args and "ffmpeg" in Path(args[0]).name]
 
 
-def memory_mib(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) of ``pid`` in MiB."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    values = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.M))
-    return int(values["VmRSS"]) / 1024, int(values["VmHWM"]) / 1024
+class Status(NamedTuple):
+    rss: float  # VmRSS, MiB
+    hwm: float  # VmHWM (peak RSS), MiB
+    threads: int
+    fds: int
+
+
+OBJECT_TYPES = ("CameraRuntime", "Alerts", "JpegRing", "FfmpegSource", "MailAccount",
+                "EntityPlatform")  # fmt: skip
+
+
+async def count_objects(soak: Soak) -> None:
+    """--objects: instances of OBJECT_TYPES (the profiler logs one line each), before and after
+    a full garbage collection (objgraph.growth, behind the profiler's start_log_objects)."""
+    assert soak.log_path is not None
+    assert soak.objects is not None
+
+    async def count(label: str) -> None:
+        start = soak.log_path.stat().st_size
+        for name in OBJECT_TYPES:
+            await soak.api.call("/api/services/profiler/dump_log_objects", {"type": name})
+        size = -1
+        while size != soak.log_path.stat().st_size:  # the log is written by a thread: pace it
+            size = soak.log_path.stat().st_size
+            await asyncio.sleep(1)
+        with soak.log_path.open("rb") as log:
+            log.seek(start)
+            text = log.read().decode(errors="replace")
+        counts = {
+            name: len(re.findall(rf"\] {name} object in memory", text)) for name in OBJECT_TYPES
+        }
+        soak.objects.append((label, status(soak.hass.pid).rss, counts))
+
+    await count("before a full garbage collection")
+    await soak.api.call("/api/services/profiler/start_log_objects", {"scan_interval": 3600})
+    await count("after one")
+
+
+def status(pid: int) -> Status:
+    """Memory, threads and open file descriptors of ``pid``."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    values = dict(re.findall(r"^(VmRSS|VmHWM|Threads):\s+(\d+)", text, re.M))
+    return Status(
+        int(values["VmRSS"]) / 1024,
+        int(values["VmHWM"]) / 1024,
+        int(values["Threads"]),
+        len(os.listdir(f"/proc/{pid}/fd")),
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -450,21 +512,23 @@ def ram() -> str:
     return f"{int(total.group(1)) / 2**20:.1f} GiB RAM" if total else "RAM unknown"
 
 
-def frontend_path() -> Path | None:
-    """A folder with ``hass_frontend`` for the hass process, None when the venv has it.
+def cached_requirement(component: str, package: str, module: str) -> Path | None:
+    """A folder with ``package`` (``module``: a requirement of a Home Assistant component) for
+    the hass process, None when the venv has it.
 
     Home Assistant always loads its frontend, and without it starts in recovery mode (which
     ignores the configuration). The test requirements do not include it, and scripts/demo.py
     lets Home Assistant install it into the venv on its first start; the soak instead keeps
     its own copy (the version Home Assistant pins) in the cache folder, and leaves the venv as
-    it is.
+    it is. The same for objgraph (``--objects``).
     """
-    if importlib.util.find_spec("hass_frontend") is not None:
+    if importlib.util.find_spec(module) is not None:
         return None
-    manifest = Path(homeassistant.__file__).parent / "components" / "frontend" / "manifest.json"
-    (requirement,) = json.loads(manifest.read_text())["requirements"]
+    manifest = Path(homeassistant.__file__).parent / "components" / component / "manifest.json"
+    requirements = json.loads(manifest.read_text())["requirements"]
+    (requirement,) = [r for r in requirements if r.startswith(f"{package}==")]
     target = CACHE / requirement.replace("==", "-")
-    if not (target / "hass_frontend").is_dir():
+    if not ((target / module).is_dir() or (target / f"{module}.py").is_file()):
         progress(f"installing {requirement} into {target} (once)")
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
@@ -536,7 +600,7 @@ def log_summary(path: Path) -> LogSummary:
     for line in path.read_text(errors="replace").splitlines():
         if line.startswith("Traceback"):
             summary.tracebacks += 1
-        if match := LOG_LINE.match(line):
+        if (match := LOG_LINE.match(line)) and "object in memory" not in line:
             level, logger, message = match.groups()
             # Numbers, ids and times vary: group by the message's shape.
             shape = re.sub(r"<[^>]*@[^>]*>|\d+(\.\d+)?", "#", message)[:150]
@@ -571,8 +635,8 @@ class Alert:
 @dataclass(slots=True)
 class Samples:
     rss: list[tuple[float, float]] = field(default_factory=list)  # (at, VmRSS MiB)
-    mark: tuple[float, float] | None = None  # (VmRSS, VmHWM) at RSS_MARK
-    end: tuple[float, float] | None = None
+    mark: Status | None = None  # at RSS_MARK
+    end: Status | None = None
     ffmpeg_max: list[int] = field(default_factory=lambda: [0] * CAMERAS)
     ffmpeg_cpu: dict[int, float] = field(default_factory=dict)  # pid -> last CPU seconds seen
     extra_ffmpeg: list[tuple[float, int, int]] = field(default_factory=list)  # at, camera, n
@@ -583,6 +647,7 @@ class Soak:
     """State of one run and what it saw."""
 
     minutes: float
+    kinds: tuple[str, ...]  # the faults in rotation
     cameras: Cameras
     mail: MailServer
     api: HomeAssistantApi
@@ -600,6 +665,10 @@ class Soak:
     ended: float = 0.0  # seconds into the soak when the end figures were taken
     mark_at: float = RSS_MARK  # seconds into the soak of the first memory figure
     load: tuple[str, str] = ("", "")
+    options: str = ""  # the command line's options, for the report
+    # --objects: (label, VmRSS MiB, instances of each of OBJECT_TYPES) at the end
+    objects: list[tuple[str, float, dict[str, int]]] | None = None
+    log_path: Path | None = None
     stop_seconds: float | None = None
     left_after_stop: list[int] = field(default_factory=list)
     drained: bool = False
@@ -633,10 +702,12 @@ class Soak:
 
     async def faults_loop(self) -> None:
         number = 0
+        if not self.kinds:
+            return
         while (at := FAULT_INTERVAL * (number + 1)) <= self.minutes * 60 - FAULT_INTERVAL:
             await asyncio.sleep(max(0.0, at - self.now()))
-            kind = FAULT_KINDS[number % len(FAULT_KINDS)]
-            cycle = number // len(FAULT_KINDS)
+            kind = self.kinds[number % len(self.kinds)]
+            cycle = number // len(self.kinds)
             if kind == "ffmpeg killed":
                 self.spawn(self.kill_ffmpeg(cycle % CAMERAS))
             elif kind == "SMTP down 30 s":
@@ -729,10 +800,10 @@ class Soak:
         pid = self.hass.pid
         while True:
             at = self.now()
-            rss, hwm = memory_mib(pid)
-            samples.rss.append((at, rss))
+            now = status(pid)
+            samples.rss.append((at, now.rss))
             if samples.mark is None and at >= mark:
-                samples.mark = (rss, hwm)
+                samples.mark = now
             for camera in range(CAMERAS):
                 pids = ffmpeg_pids(self.cameras.url(camera))
                 samples.ffmpeg_max[camera] = max(samples.ffmpeg_max[camera], len(pids))
@@ -831,6 +902,9 @@ async def set_up(soak: Soak) -> None:
     for camera in range(CAMERAS):
         if await cameras.wait_connected(camera, last, RECONNECT_LIMIT) is None:
             raise SystemExit(f"camera {camera + 1} never opened its stream")
+    if soak.objects is not None:
+        # Home Assistant's profiler, to count objects at the end (objgraph).
+        await api.flow("/api/config/config_entries/flow", "profiler", {})
 
 
 async def soak_and_stop(soak: Soak) -> None:
@@ -843,12 +917,14 @@ async def soak_and_stop(soak: Soak) -> None:
     sampler = asyncio.create_task(soak.sample_loop(soak.mark_at))
     await asyncio.gather(soak.faults_loop(), asyncio.sleep(soak.minutes * 60))
     soak.soak_seconds = soak.now()
+    if soak.objects is not None:
+        await count_objects(soak)
     progress("email alerts switched off; waiting for every alert to be delivered")
     await soak.api.switch_off_alerts()
     while soak.tasks:  # faults still under way (the SMTP server coming back)
         await asyncio.gather(*soak.tasks)
     await soak.drain()
-    soak.samples.end = memory_mib(pid)
+    soak.samples.end = status(pid)
     soak.cpu = (soak.cpu[0], cpu_seconds(pid))
     soak.ended = soak.now()
     sampler.cancel()
@@ -856,17 +932,43 @@ async def soak_and_stop(soak: Soak) -> None:
     await soak.stop_hass()
 
 
-async def run(minutes: float, commit: str | None, keep: bool) -> Soak:
-    folder = Path(tempfile.mkdtemp(prefix="ptz-soak-"))
+async def start_hass(
+    args: argparse.Namespace, folder: Path, port: int
+) -> asyncio.subprocess.Process:
+    """``hass`` with a fresh configuration in ``folder``/config, the integration on its path."""
     config = folder / "config"
-    config.mkdir()
+    (config / "media").mkdir(parents=True)
     code = REPO
-    if commit:
+    if args.commit:
         code = folder / "code"
         code.mkdir()
-        export_commit(commit, code)
-    frontend = await asyncio.to_thread(frontend_path)
-    python_path = os.pathsep.join(str(path) for path in (code, frontend) if path)
+        export_commit(args.commit, code)
+    extra = [
+        await asyncio.to_thread(
+            cached_requirement, "frontend", "home-assistant-frontend", "hass_frontend"
+        )
+    ]
+    if args.objects:
+        extra.append(
+            await asyncio.to_thread(cached_requirement, "profiler", "objgraph", "objgraph")
+        )
+    python_path = os.pathsep.join(str(path) for path in (code, *extra) if path)
+    (config / "configuration.yaml").write_text(
+        CONFIGURATION.format(port=port, ffmpeg=FFMPEG, domain=DOMAIN, media=config / "media")
+    )
+    progress(f"starting Home Assistant in {config}")
+    with (config / "stderr.txt").open("wb") as stderr:
+        return await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "hass"), "--config", str(config), "--skip-pip",
+            env={**os.environ, **dict(pair.split("=", 1) for pair in args.env),
+                 "PYTHONPATH": python_path},
+            stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip
+
+
+async def run(args: argparse.Namespace) -> Soak:
+    folder = Path(tempfile.mkdtemp(prefix="ptz-soak-"))
+    config = folder / "config"
     progress("decoding the footage to JPEGs")
     d1 = await asyncio.to_thread(decode_footage)
     hd = await asyncio.to_thread(decode_footage, "scale=1280:720", seconds=HD_SECONDS)
@@ -875,22 +977,20 @@ async def run(minutes: float, commit: str | None, keep: bool) -> Soak:
     mail = MailServer()
     await mail.listen()
     port = free_port()
-    (config / "configuration.yaml").write_text(
-        CONFIGURATION.format(port=port, ffmpeg=FFMPEG, domain=DOMAIN)
-    )
-    progress(f"starting Home Assistant in {config}")
-    with (config / "stderr.txt").open("wb") as stderr:
-        hass = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).parent / "hass"), "--config", str(config), "--skip-pip",
-            env={**os.environ, "PYTHONPATH": python_path},
-            stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
-        )  # fmt: skip
+    hass = await start_hass(args, folder, port)
     session = aiohttp.ClientSession()
-    soak = Soak(minutes, cameras, mail, HomeAssistantApi(session, port), hass)
+    soak = Soak(args.minutes, args.kinds, cameras, mail, HomeAssistantApi(session, port), hass)
+    soak.options = " ".join(arg for arg in sys.argv[1:] if arg != "--keep")
+    soak.objects = [] if args.objects else None
+    soak.log_path = folder / "config" / "home-assistant.log"
     mail.changed = soak.changed.set
+    keep = args.keep
     try:
         await set_up(soak)
         await soak_and_stop(soak)
+    except BaseException:
+        keep = True  # its log says why
+        raise
     finally:
         if hass.returncode is None:
             hass.kill()
@@ -919,14 +1019,14 @@ class Figures:
     duplicates: list[tuple[Received, int]]  # a message received more than once, and how often
     lost: list[Alert]
     strangers: list[Received]  # messages that match no alert
-    mark: tuple[float, float]  # (VmRSS, VmHWM) MiB at RSS_MARK
-    end: tuple[float, float]
+    mark: Status  # at RSS_MARK
+    end: Status
     slope: float  # MiB a minute of VmRSS after the mark (least squares)
     checks: dict[str, bool] = field(default_factory=dict)
 
     @property
     def growth(self) -> float:
-        return self.end[1] - self.mark[1]
+        return self.end.hwm - self.mark.hwm
 
 
 def figures(soak: Soak) -> Figures:
@@ -943,7 +1043,7 @@ def figures(soak: Soak) -> Figures:
         else:
             strangers.append(message)
     samples = soak.samples
-    mark = samples.mark or samples.end or (0.0, 0.0)
+    mark = samples.mark or samples.end or Status(0.0, 0.0, 0, 0)
     end = samples.end or mark
     after = [(at, rss) for at, rss in samples.rss if at >= soak.mark_at]
     slope = 0.0
@@ -977,6 +1077,12 @@ def near(soak: Soak, at: float, before: float = 60.0, after: float = 10.0) -> st
         if at - before <= fault.at <= at + after
     ]
     return "; ".join(found) or "no fault within a minute before"
+
+
+def rss_at(soak: Soak, at: float) -> float:
+    """VmRSS (MiB) of the sample nearest to ``at`` seconds into the soak."""
+    samples = soak.samples.rss
+    return min(samples, key=lambda sample: abs(sample[0] - at))[1] if samples else 0.0
 
 
 def spread(values: list[float]) -> str:
@@ -1013,6 +1119,11 @@ def fault_rows(soak: Soak) -> list[str]:
                         + (f"({spread(again)})" if again else "(the stream went on)")
                     )
             what = "; ".join(parts)
+        growth = [rss_at(soak, f.at + FAULT_INTERVAL) - rss_at(soak, f.at) for f in faults]
+        what += (
+            f". VmRSS over the {FAULT_INTERVAL:.0f} s from each: "
+            f"{', '.join(f'{value:+.0f}' for value in growth)} MiB"
+        )
         problems = [f"{fault.at:.0f} s: {fault.outcome}" for fault in faults if fault.problem]
         if problems:
             what += "; **problems**: " + "; ".join(problems)
@@ -1101,7 +1212,7 @@ def section(soak: Soak, result: Figures, date: str, seconds: float, version: str
             f"| Alerts duplicated (same Message-ID again) | **{len(result.duplicates)}** | 0 | "
             f"{verdict(result.checks['duplicates'])} |",
             f"| Peak RSS of Home Assistant (VmHWM), minute {soak.mark_at / 60:g} → end | "
-            f"{result.mark[1]:.1f} → {result.end[1]:.1f} MiB (**{growth:+.1f} MiB**) | "
+            f"{result.mark.hwm:.1f} → {result.end.hwm:.1f} MiB (**{growth:+.1f} MiB**) | "
             f"growth < {RSS_GROWTH_LIMIT:.0f} MB | {verdict(result.checks['memory'])} |",
             f"| ffmpeg processes left after Home Assistant stopped | "
             f"**{len(soak.left_after_stop)}** | 0 | {verdict(result.checks['leftover'])} |",
@@ -1136,7 +1247,7 @@ processes are found in /proc by their stream URLs. Why a `hass` process rather t
 ffmpeg processes are its children and "left after stop" follows its real shutdown, the \
 bench's servers do not share its event loop, and only the public interfaces are used.
 
-- Command: `{COMMAND}{"" if soak.minutes == 10 else f" --minutes {soak.minutes:g}"}` (the \
+- Command: `{" ".join([COMMAND, soak.options]).strip()}` (the \
 whole run took {seconds:.0f} s: set-up, {soak.soak_seconds:.0f} s of soak, \
 {soak.ended - soak.soak_seconds:.0f} s until every email was in, the stop)
 - Machine: {machine()}, {ram()}; load average {soak.load[0]} at the start, {soak.load[1]} \
@@ -1156,8 +1267,9 @@ up; kept for redelivery), {len(soak.dropped)} dropped. The drain \
 Home Assistant {ha_cpu:.0%} of a core, its ffmpeg processes about {ffmpeg_cpu:.0%} in all; \
 most ffmpeg processes at once for one camera: \
 {max(soak.samples.ffmpeg_max)}.
-- Memory: VmRSS {result.mark[0]:.1f} MiB at minute {soak.mark_at / 60:g}, \
-{result.end[0]:.1f} MiB at the end; trend of VmRSS after minute \
+- Memory: VmRSS {result.mark.rss:.1f} MiB at minute {soak.mark_at / 60:g}, \
+{result.end.rss:.1f} MiB at the end (threads {result.mark.threads} → {result.end.threads}, \
+open file descriptors {result.mark.fds} → {result.end.fds}); trend of VmRSS after minute \
 {soak.mark_at / 60:g}: {result.slope:+.2f} MiB a minute (least squares over samples \
 every {SAMPLE_EVERY:.0f} s); VmRSS at the start of each minute of the soak and at the end: \
 {rss_by_minute(soak)} MiB.
@@ -1165,6 +1277,11 @@ every {SAMPLE_EVERY:.0f} s); VmRSS at the start of each minute of the soak and a
 {table}
 
 {faults}
+
+The VmRSS figures of a fault are the change of Home Assistant's resident memory over the \
+{FAULT_INTERVAL:.0f} s after it, alerts and any other fault under way included; to isolate \
+one kind run it alone (`--faults reload --minutes 5`), and `--objects` counts the \
+integration's runtime objects alive at the end, before and after a full garbage collection.
 
 {"Findings:" if found else "Findings: none."}
 {chr(10).join(found)}
@@ -1178,32 +1295,78 @@ def load_average() -> str:
     return "/".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def main() -> None:
+def objects_report(soak: Soak) -> str:
+    lines = ["Objects alive in Home Assistant at the end of the soak (objgraph.by_type):"]
+    lines.extend(
+        f"- {label}: VmRSS {rss:.1f} MiB; "
+        + ", ".join(f"{name} {count}" for name, count in counts.items())
+        for label, rss, counts in soak.objects or []
+    )
+    return "\n".join(lines)
+
+
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the soak")
     parser.add_argument(
         "--quick", action="store_true", help="2 minutes (every fault once); docs not written"
+    )
+    parser.add_argument(
+        "--faults",
+        default=",".join(FAULT_NAMES),
+        help=f"the faults in rotation, from {', '.join(FAULT_NAMES)}, or none (to find what "
+        "one costs; docs not written unless all four)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for Home Assistant (MALLOC_ARENA_MAX=2; docs not written)",
+    )
+    parser.add_argument(
+        "--objects",
+        action="store_true",
+        help="log object growth in Home Assistant each minute (its profiler, objgraph); "
+        "docs not written",
     )
     parser.add_argument("--commit", help="run the integration as of this commit")
     parser.add_argument(
         "--keep", action="store_true", help="keep the configuration folder and its log"
     )
     args = parser.parse_args()
+    names = [] if args.faults == "none" else args.faults.split(",")
+    if unknown := set(names) - set(FAULT_NAMES):
+        parser.error(f"unknown faults: {', '.join(sorted(unknown))}")
+    args.kinds = tuple(FAULT_NAMES[name] for name in names)
+    if args.quick:
+        args.minutes = 2.0
+    args.docs = not (args.quick or args.env or args.objects) and args.kinds == FAULT_KINDS
+    return args
+
+
+def main() -> None:
+    args = arguments()
     if not FOOTAGE.is_file():
         raise SystemExit(f"footage not found: {FOOTAGE} (set PTZ_BENCH_FOOTAGE)")
-    minutes = 2.0 if args.quick else args.minutes
     load = load_average()
     version = integration_version(args.commit)
-    soak = asyncio.run(run(minutes, args.commit, args.keep))
+    soak = asyncio.run(run(args))
     soak.load = (load, load_average())
     result = figures(soak)
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = section(soak, result, date, time.monotonic() - STARTED, version)
     print(text)
-    print("Every fault:")
+    print("Every fault (VmRSS at the fault, then 20 s later):")
     for fault in soak.faults:
-        print(f"  {fault.at:5.0f} s  {fault.kind:15} {fault.target:9} {fault.outcome}")
-    if not args.quick:
+        before, after = rss_at(soak, fault.at), rss_at(soak, fault.at + FAULT_INTERVAL)
+        print(
+            f"  {fault.at:5.0f} s  {fault.kind:15} {fault.target:9} {fault.outcome} "
+            f"[{before:.0f} -> {after:.0f} MiB]"
+        )
+    if soak.objects is not None:
+        print(objects_report(soak))
+    if args.docs:
         write_docs(text, SECTION)
         print(f"Wrote {(REPO / 'docs' / 'benchmarks.md').relative_to(REPO)}")
     sys.exit(0 if all(result.checks.values()) else 1)
