@@ -16,6 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 import pytest
 
+from custom_components.ptz_email_alert.clip import clip_name
+from custom_components.ptz_email_alert.const import DOMAIN
 from custom_components.ptz_email_alert.vision.clip_ring import (
     ClipConfig,
     ClipRing,
@@ -23,9 +25,13 @@ from custom_components.ptz_email_alert.vision.clip_ring import (
     concat_script,
     covering,
 )
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 
 from .camera_http import CameraHttp
 from .scenes import FPS, HEIGHT, WIDTH, encode, ffmpeg_binary, gone, jpeg_sequence
+from .smtp_server import ServerFactory
+from .test_camera import next_mail, setup_camera
 
 BITS = 10
 BLOCK = WIDTH // BITS
@@ -169,3 +175,55 @@ def test_concat_script_trims_the_first_and_last_segment() -> None:
     )
     quoted = concat_script([Segment(Path("/r/it's.mkv"), 0, 1)], 0, 1)
     assert "file '/r/it'\\''s.mkv'" in quoted
+
+
+async def test_alert_clip_saved_linked_and_attached(
+    hass: HomeAssistant,
+    smtp_server: ServerFactory,
+    camera_http: CameraHttp,
+    counter_pictures: list[bytes],
+    tmp_path: Path,
+) -> None:
+    """An alert's clip: named in the email, attached (clip_attach), saved beside the pictures
+    as the MP4 that covers 2 s before and after the trigger; the ring's ffmpeg ends on unload."""
+    media = tmp_path / "media"
+    hass.config.media_dirs = {"local": str(media)}
+    pictures = SentAt(counter_pictures)
+    camera_http.mjpeg_frames = pictures
+    camera_http.mjpeg_fps = FPS
+    server = await smtp_server("starttls")
+    entry = await setup_camera(
+        hass, server, camera_http.url("/mjpeg", None), burst_count=1, max_email_kb=5000,
+        # The counter's blocks change every frame: not motion to alert on.
+        ignore_areas="counter: 0,0.3 1,0.3 1,0.7 0,0.7",
+        clip_before=2, clip_after=2, clip_attach=True,
+    )  # fmt: skip
+    monitor = next(iter(entry.runtime_data.cameras.values()))
+    ring = monitor.alerts.clips.ring
+    assert ring is not None
+    assert await ring.async_wait_recorded(time.time() + 3, wait=20)
+    recorder = ring.pid
+    assert recorder is not None
+
+    record = await monitor.async_trigger("motion")
+    assert record is not None
+    at_trigger = pictures.number_at(record.time.timestamp())
+    (mail,) = await next_mail(server, 1)
+    name = clip_name(record.time, "motion")
+    day = dt_util.as_local(record.time).strftime("%Y-%m-%d")
+    body = mail.message.get_body(preferencelist=("plain",))
+    assert body is not None
+    assert f"media-source://{DOMAIN}/front_gate/{day}/{name}" in body.get_content()
+    (attached,) = [
+        part.get_content() for part in mail.message.walk() if part.get_content_type() == "video/mp4"
+    ]
+    async with asyncio.timeout(30):
+        await asyncio.gather(*monitor.alerts.clips._saving)
+    saved = media / DOMAIN / "front_gate" / day / name
+    assert saved.read_bytes() == attached  # one cut, mailed and kept
+    numbers, _duration = await decode_clip(attached, tmp_path)
+    assert abs(numbers[0] - (at_trigger - 2 * FPS)) <= FPS, (numbers, at_trigger)
+    assert abs(numbers[-1] - (at_trigger + 2 * FPS)) <= FPS, (numbers, at_trigger)
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert gone(recorder)

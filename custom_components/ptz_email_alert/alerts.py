@@ -24,6 +24,7 @@ from .account import MailAccount
 from .alert_policy import MERGEABLE_RANK, Capture, Cooldowns, Detection
 from .arming import Arming
 from .camera_settings import CameraSettings
+from .clip import Clips
 from .const import EVENT_ALERT, KIND_ALERT, LOGGER
 from .evidence import Evidence
 from .mail.alert import alert_content, event_title, render_subject
@@ -97,6 +98,7 @@ class Alerts:
         self.account = account
         self.feed = feed
         self.evidence = evidence
+        self.clips = Clips(hass, entry, settings, evidence)  # the runtime starts its ring
         self._changed = changed
         self.arming = Arming(hass, settings.armed_by, settings.armed_states, changed)
         self.last_alert: AlertRecord | None = None
@@ -163,6 +165,8 @@ class Alerts:
         if self._in_flight:
             # A burst is at most its pictures plus the slack; the email is then queued at once.
             limit = 5 * self.settings.burst_interval + BURST_SLACK + 5
+            if self.settings.clip_attach:  # the email waits for its clip
+                limit += self.clips.wait_seconds
             _done, pending = await asyncio.wait(set(self._in_flight), timeout=limit)
             for task in pending:
                 task.cancel()
@@ -235,11 +239,16 @@ class Alerts:
         )
         self._changed()
         if capture.held_back is None:
+            clip_lines = self.clips.email_lines(now, primary.event_type) if count else []
             content = alert_content(
                 subject=subject, camera=self.settings.name, event_type=primary.event_type,
-                when=when, zone=primary.zone, images=images, extra_lines=notes,
+                when=when, zone=primary.zone, images=images,
+                extra_lines=[*notes, *clip_lines],
                 also=capture.also, preview=preview,
             )  # fmt: skip
+            if self.settings.clip_attach and count:
+                # Asked for: the email waits until the clip's seconds after are recorded.
+                content = await self.clips.async_attach(content, now, primary.event_type)
             to = recipients or list(self.settings.recipients) or None
             try:
                 record.message_id = await self.account.async_queue(content, to, kind=KIND_ALERT)
@@ -258,6 +267,8 @@ class Alerts:
             await upload.async_queue_alert(
                 self.settings.name, record.time, primary.event_type, originals
             )
+        if count:  # not for offline/online notices: no stream to clip
+            self.clips.save_later(now, primary.event_type)
         return record
 
     def _prepare_pictures(

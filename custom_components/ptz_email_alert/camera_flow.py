@@ -35,6 +35,10 @@ from .const import (
     CONF_BURST_INTERVAL,
     CONF_CAMERA_ENTITY,
     CONF_CAMERA_RECIPIENTS,
+    CONF_CLIP,
+    CONF_CLIP_AFTER,
+    CONF_CLIP_ATTACH,
+    CONF_CLIP_BEFORE,
     CONF_COOLDOWN,
     CONF_DETECTIONS,
     CONF_DRAW_LAYOUT,
@@ -55,6 +59,8 @@ from .const import (
     CONF_SUBJECT_TEMPLATE,
     CONF_ZONES,
     DEFAULT_BURST_INTERVAL,
+    DEFAULT_CLIP_AFTER,
+    DEFAULT_CLIP_BEFORE,
     DEFAULT_COOLDOWN,
     DEFAULT_MAX_EMAIL_KB,
     DEFAULT_OFFLINE_AFTER,
@@ -152,6 +158,10 @@ def _schema() -> vol.Schema:
             vol.Optional(CONF_ARMED_STATES): TextSelector(TextSelectorConfig(multiple=True)),
             vol.Required(CONF_MARK_OBJECTS, default=True): BooleanSelector(),
             vol.Required(CONF_ANIMATED_PREVIEW, default=False): BooleanSelector(),
+            vol.Required(CONF_CLIP, default=True): BooleanSelector(),
+            vol.Required(CONF_CLIP_BEFORE, default=DEFAULT_CLIP_BEFORE): number(1, 30, 1, "s"),
+            vol.Required(CONF_CLIP_AFTER, default=DEFAULT_CLIP_AFTER): number(1, 60, 1, "s"),
+            vol.Required(CONF_CLIP_ATTACH, default=False): BooleanSelector(),
         }
     )
 

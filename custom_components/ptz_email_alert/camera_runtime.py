@@ -190,6 +190,7 @@ class CameraRuntime:
         self.entry.async_create_background_task(
             self.hass, self._source.run(), f"{DOMAIN} stream {self.name}"
         )
+        self.alerts.clips.async_start(self._ffmpeg, url)  # if the camera's clip option is on
 
     async def async_finish_alerts(self) -> None:
         """Before a reload or unload: alerts in progress complete and queue their emails."""
@@ -213,6 +214,7 @@ class CameraRuntime:
             self._poller.cancel()
         if self._source is not None:
             await self._source.stop()
+        await self.alerts.clips.async_stop()
 
     async def _async_stream_url(self) -> str | None:
         if self.settings.stream_url:

@@ -15,6 +15,10 @@ from .const import (
     CONF_BURST_INTERVAL,
     CONF_CAMERA_ENTITY,
     CONF_CAMERA_RECIPIENTS,
+    CONF_CLIP,
+    CONF_CLIP_AFTER,
+    CONF_CLIP_ATTACH,
+    CONF_CLIP_BEFORE,
     CONF_COOLDOWN,
     CONF_DETECTIONS,
     CONF_DRAW_LAYOUT,
@@ -36,6 +40,8 @@ from .const import (
     CONF_ZONES,
     DEFAULT_BURST,
     DEFAULT_BURST_INTERVAL,
+    DEFAULT_CLIP_AFTER,
+    DEFAULT_CLIP_BEFORE,
     DEFAULT_COOLDOWN,
     DEFAULT_MAX_EMAIL_KB,
     DEFAULT_OFFLINE_AFTER,
@@ -86,6 +92,10 @@ class CameraSettings:
     armed_states: tuple[str, ...] = ()  # empty: what arms by default for its kind
     mark_objects: bool = True
     animated_preview: bool = False
+    clip: bool = True  # only stream cameras record one
+    clip_before: float = DEFAULT_CLIP_BEFORE
+    clip_after: float = DEFAULT_CLIP_AFTER
+    clip_attach: bool = False
 
     @classmethod
     def from_data(cls, name: str, data: Mapping[str, Any]) -> CameraSettings:
@@ -123,6 +133,10 @@ class CameraSettings:
             armed_states=_texts(data.get(CONF_ARMED_STATES)),
             mark_objects=bool(data.get(CONF_MARK_OBJECTS, True)),
             animated_preview=bool(data.get(CONF_ANIMATED_PREVIEW, False)),
+            clip=bool(data.get(CONF_CLIP, True)),
+            clip_before=float(data.get(CONF_CLIP_BEFORE, DEFAULT_CLIP_BEFORE)),
+            clip_after=float(data.get(CONF_CLIP_AFTER, DEFAULT_CLIP_AFTER)),
+            clip_attach=bool(data.get(CONF_CLIP_ATTACH, False)),
         )
 
     def burst_for(self, event_type: str) -> int:

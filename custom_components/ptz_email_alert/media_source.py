@@ -1,4 +1,4 @@
-"""Media browser: PTZ Email Alert → camera → day → the pictures of each alert."""
+"""Media browser: PTZ Email Alert → camera → day → the pictures and clip of each alert."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ class EvidenceMediaSource(MediaSource):
         path = self._path(item.identifier)
         if not await self.hass.async_add_executor_job(path.is_file):
             raise Unresolvable("No such picture")
-        return PlayMedia(f"/media/local/{DOMAIN}/{item.identifier}", "image/jpeg")
+        mime = "video/mp4" if path.suffix == ".mp4" else "image/jpeg"
+        return PlayMedia(f"/media/local/{DOMAIN}/{item.identifier}", mime)
 
     async def async_browse_media(self, item: MediaSourceItem) -> BrowseMediaSource:
         """Cameras, then days, then pictures (newest first)."""
@@ -59,12 +60,14 @@ class EvidenceMediaSource(MediaSource):
             BrowseMediaSource(
                 domain=DOMAIN,
                 identifier=f"{identifier}/{name}".strip("/"),
-                media_class=MediaClass.DIRECTORY if is_dir else MediaClass.IMAGE,
-                media_content_type=MediaType.IMAGE if not is_dir else "",
+                media_class=MediaClass.DIRECTORY if is_dir else _media_class(name),
+                media_content_type="" if is_dir else _content_type(name),
                 title=name,
                 can_play=not is_dir,
                 can_expand=is_dir,
-                thumbnail=None if is_dir else f"/media/local/{DOMAIN}/{identifier}/{name}",
+                thumbnail=None
+                if is_dir or name.endswith(".mp4")
+                else f"/media/local/{DOMAIN}/{identifier}/{name}",
             )
             for name, is_dir in entries
         ]
@@ -94,3 +97,11 @@ def _list(path: Path, is_root: bool) -> list[tuple[str, bool]] | None:
         ),
         reverse=True,
     )
+
+
+def _media_class(name: str) -> MediaClass:
+    return MediaClass.VIDEO if name.endswith(".mp4") else MediaClass.IMAGE
+
+
+def _content_type(name: str) -> str:
+    return MediaType.VIDEO if name.endswith(".mp4") else MediaType.IMAGE

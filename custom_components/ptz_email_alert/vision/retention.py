@@ -1,11 +1,11 @@
-"""Evidence retention: delete the oldest pictures by age, then by total size (blocking I/O)."""
+"""Evidence retention: delete the oldest pictures and clips by age, then by size (blocking I/O)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
 
-EVIDENCE_PATTERNS = ("*.jpg",)
+EVIDENCE_PATTERNS = ("*.jpg", "*.mp4")  # pictures and event clips
 
 
 def prune(folder: Path, *, max_age: timedelta, max_bytes: int, now: datetime) -> list[Path]:
