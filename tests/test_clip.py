@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 import pytest
 
 from custom_components.ptz_email_alert.clip import clip_name
-from custom_components.ptz_email_alert.const import DOMAIN
+from custom_components.ptz_email_alert.const import CONF_RETRY_DELAYS, DOMAIN
 from custom_components.ptz_email_alert.vision.clip_ring import (
     ClipConfig,
     ClipRing,
@@ -32,6 +32,8 @@ from .camera_http import CameraHttp
 from .scenes import FPS, HEIGHT, WIDTH, encode, ffmpeg_binary, gone, jpeg_sequence
 from .smtp_server import ServerFactory
 from .test_camera import next_mail, setup_camera
+from .test_upload_entry import _until, _upload
+from .upload_servers import FtpServer
 
 BITS = 10
 BLOCK = WIDTH // BITS
@@ -185,7 +187,8 @@ async def test_alert_clip_saved_linked_and_attached(
     tmp_path: Path,
 ) -> None:
     """An alert's clip: named in the email, attached (clip_attach), saved beside the pictures
-    as the MP4 that covers 2 s before and after the trigger; the ring's ffmpeg ends on unload."""
+    as the MP4 that covers 2 s before and after the trigger, uploaded with the same name; the
+    ring's ffmpeg ends on unload."""
     media = tmp_path / "media"
     hass.config.media_dirs = {"local": str(media)}
     pictures = SentAt(counter_pictures)
@@ -198,6 +201,10 @@ async def test_alert_clip_saved_linked_and_attached(
         ignore_areas="counter: 0,0.3 1,0.3 1,0.7 0,0.7",
         clip_before=2, clip_after=2, clip_attach=True,
     )  # fmt: skip
+    ftp = FtpServer(tmp_path / "ftp")
+    upload_options = _upload("ftp", await ftp.start()) | {CONF_RETRY_DELAYS: [0]}
+    hass.config_entries.async_update_entry(entry, options={**entry.options, **upload_options})
+    await hass.async_block_till_done()  # reloaded with the upload target
     monitor = next(iter(entry.runtime_data.cameras.values()))
     ring = monitor.alerts.clips.ring
     assert ring is not None
@@ -224,6 +231,10 @@ async def test_alert_clip_saved_linked_and_attached(
     numbers, _duration = await decode_clip(attached, tmp_path)
     assert abs(numbers[0] - (at_trigger - 2 * FPS)) <= FPS, (numbers, at_trigger)
     assert abs(numbers[-1] - (at_trigger + 2 * FPS)) <= FPS, (numbers, at_trigger)
+    upload = entry.runtime_data.upload
+    await _until(upload, lambda: not upload.queue.items)
+    assert (tmp_path / "ftp" / "Front Gate" / day / name).read_bytes() == attached
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert gone(recorder)
+    await ftp.stop()
