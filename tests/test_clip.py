@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import timedelta
+import os
 from pathlib import Path
 import re
 import time
@@ -25,7 +27,11 @@ from custom_components.ptz_email_alert.vision.clip_ring import (
     concat_script,
     covering,
 )
+from custom_components.ptz_email_alert.vision.retention import prune
+from homeassistant.components import media_source
+from homeassistant.components.media_player import MediaClass
 from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 
 from .camera_http import CameraHttp
@@ -238,3 +244,62 @@ async def test_alert_clip_saved_linked_and_attached(
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert gone(recorder)
     await ftp.stop()
+
+
+async def test_email_goes_before_its_clip(
+    hass: HomeAssistant,
+    smtp_server: ServerFactory,
+    camera_http: CameraHttp,
+    counter_pictures: list[bytes],
+    tmp_path: Path,
+) -> None:
+    """Without clip_attach the email does not wait: it names the clip, which is saved later
+    and is a video in the media browser."""
+    media = tmp_path / "media"
+    hass.config.media_dirs = {"local": str(media)}
+    assert await async_setup_component(hass, "media_source", {})
+    camera_http.mjpeg_frames = counter_pictures
+    camera_http.mjpeg_fps = FPS
+    server = await smtp_server("starttls")
+    entry = await setup_camera(
+        hass, server, camera_http.url("/mjpeg", None), burst_count=1,
+        ignore_areas="counter: 0,0.3 1,0.3 1,0.7 0,0.7", clip_before=1, clip_after=3,
+    )  # fmt: skip
+    monitor = next(iter(entry.runtime_data.cameras.values()))
+    ring = monitor.alerts.clips.ring
+    assert ring is not None
+    assert await ring.async_wait_recorded(time.time() + 1, wait=20)
+
+    record = await monitor.async_trigger("motion")
+    assert record is not None
+    (mail,) = await next_mail(server, 1)
+    day = dt_util.as_local(record.time).strftime("%Y-%m-%d")
+    name = clip_name(record.time, "motion")
+    saved = media / DOMAIN / "front_gate" / day / name
+    assert not saved.exists()  # the email went first
+    assert not [p for p in mail.message.walk() if p.get_content_type() == "video/mp4"]
+    async with asyncio.timeout(30):
+        await asyncio.gather(*monitor.alerts.clips._saving)
+    assert saved.stat().st_size > 0
+
+    folder = await media_source.async_browse_media(
+        hass, f"media-source://{DOMAIN}/front_gate/{day}"
+    )
+    (video,) = [child for child in folder.children if child.title == name]
+    assert video.media_class == MediaClass.VIDEO
+    resolved = await media_source.async_resolve_media(hass, video.media_content_id, None)
+    assert resolved.mime_type == "video/mp4"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+def test_retention_removes_old_clips(tmp_path: Path) -> None:
+    """Clips expire with the pictures of their alert."""
+    day = tmp_path / "front_gate" / "2025-05-01"
+    day.mkdir(parents=True)
+    old = [day / "120000-000_motion_1.jpg", day / "120000-000_motion.mp4"]
+    for path in old:
+        path.write_bytes(b"x")
+        os.utime(path, (1_700_000_000, 1_700_000_000))
+    now = dt_util.utcnow()
+    removed = prune(tmp_path, max_age=timedelta(days=1), max_bytes=2**30, now=now)
+    assert sorted(removed) == sorted(old)

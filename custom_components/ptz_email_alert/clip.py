@@ -98,7 +98,10 @@ class Clips:
         """``content`` with the clip attached if it fits the size budget (waits for it)."""
         if not self.recording:
             return content
-        clip = await self._cut(when)
+        cut = self._cut(when)
+        # Waited on, not awaited: a cut cancelled by a stop must not cancel the email.
+        await asyncio.wait({cut})
+        clip = None if cut.cancelled() or cut.exception() else cut.result()
         if clip is None:
             return content
         others = [attachment.content for attachment in content.attachments]
