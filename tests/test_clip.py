@@ -170,6 +170,16 @@ async def test_clip_after_the_stop_is_none(camera_http: CameraHttp, tmp_path: Pa
         await task
 
 
+async def test_stopped_before_it_ran(tmp_path: Path) -> None:
+    """A ring stopped before its task ran starts nothing and leaves no folder."""
+    ring = ClipRing(ClipConfig(ffmpeg_binary(), "rtsp://127.0.0.1:9/none", folder=tmp_path))
+    await ring.stop()
+    async with asyncio.timeout(5):
+        await ring.run()
+    assert ring.pid is None
+    assert not list(tmp_path.iterdir())
+
+
 def test_concat_script_trims_the_first_and_last_segment() -> None:
     """In and out points are offsets in the first and last segment; the middle is whole."""
     segments = [Segment(Path(f"/ring/s{i}.mkv"), 100.0 + 2 * i, 102.0 + 2 * i) for i in range(5)]

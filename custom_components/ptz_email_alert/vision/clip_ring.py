@@ -160,6 +160,8 @@ class ClipRing:
 
     async def run(self) -> None:
         """Record until :meth:`stop`; a stream that ends or fails is reopened with backoff."""
+        if self._stopping:  # stopped before it ran: make no folder that nothing would delete
+            return
         self._idle.clear()
         try:
             self._folder = Path(
@@ -179,10 +181,13 @@ class ClipRing:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopped.wait(), delay)
         finally:
+            if self._folder is not None:  # the ring is this run's: deleted with it
+                await asyncio.to_thread(shutil.rmtree, self._folder, True)
+                self.segments.clear()
             self._idle.set()
 
     async def stop(self) -> None:
-        """Stop ffmpeg (bounded), wake waiting cuts, delete the ring's folder."""
+        """Stop ffmpeg and the ring (its folder deleted; bounded), wake waiting cuts."""
         self._stopping = True
         self._stopped.set()
         if self._process is not None:
@@ -192,9 +197,6 @@ class ClipRing:
             await asyncio.wait_for(self._idle.wait(), 3 * GRACE)
         async with self._changed:
             self._changed.notify_all()  # waiting cuts give up: nothing more will be recorded
-        if self._folder is not None:
-            await asyncio.to_thread(shutil.rmtree, self._folder, True)
-            self.segments.clear()
 
     async def _run_once(self) -> bool:
         assert self._folder is not None
