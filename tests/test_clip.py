@@ -170,6 +170,38 @@ async def test_clip_after_the_stop_is_none(camera_http: CameraHttp, tmp_path: Pa
         await task
 
 
+async def test_hung_camera_is_reconnected(
+    camera_http: CameraHttp, counter_pictures: list[bytes], tmp_path: Path
+) -> None:
+    """A camera that stops sending with its connection open: the recorder is ended (its
+    process gone) and a new one records again."""
+    camera_http.mjpeg_frames = counter_pictures
+    camera_http.mjpeg_fps = FPS
+    camera_http.mjpeg_hang_after = 3 * FPS  # the first connection goes silent after 3 s
+    ring = ClipRing(
+        ClipConfig(
+            ffmpeg_binary(), camera_http.url("/mjpeg", None),
+            segment_seconds=1, stall_timeout=2, folder=tmp_path,
+        ),
+        backoff=(0.5,),
+    )  # fmt: skip
+    task = asyncio.create_task(ring.run())
+    try:
+        assert await ring.async_wait_recorded(time.time() + 1, wait=20)
+        first = ring.pid
+        assert first is not None
+        # Silent from about 3 s; ended 2 s later; then recording again.
+        assert await ring.async_wait_recorded(time.time() + 6, wait=30)
+        assert camera_http.mjpeg_connections == 2
+        assert ring.pid not in (None, first)
+        assert gone(first)
+        assert ring.last_error == "no segment for 2 s"
+    finally:
+        await ring.stop()
+        async with asyncio.timeout(5):
+            await task
+
+
 async def test_stopped_before_it_ran(tmp_path: Path) -> None:
     """A ring stopped before its task ran starts nothing and leaves no folder."""
     ring = ClipRing(ClipConfig(ffmpeg_binary(), "rtsp://127.0.0.1:9/none", folder=tmp_path))
