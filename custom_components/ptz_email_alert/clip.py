@@ -87,7 +87,7 @@ class Clips:
         folder = self.evidence.folder.name
         name = clip_name(when, event_type)
         return [
-            f"Clip (ready about {self.wait_seconds:.0f} s after the alert): Media > "
+            f"Clip (ready within {self.wait_seconds:.0f} s of the alert): Media > "
             f"PTZ Email Alert > {folder} > {day} > {name} "
             f"(media-source://{DOMAIN}/{folder}/{day}/{name})"
         ]
