@@ -139,6 +139,7 @@ class ClipRing:
         self._holds: list[float] = []  # start times of clips being cut: keep their segments
         self._folder: Path | None = None
         self._runs = 0
+        self._offsets: deque[float] = deque(maxlen=30)  # wall clock - stream time, this run
         self._cuts = 0
         self._process: asyncio.subprocess.Process | None = None
         self._stopping = False
@@ -201,6 +202,7 @@ class ClipRing:
     async def _run_once(self) -> bool:
         assert self._folder is not None
         self._runs += 1
+        self._offsets.clear()  # a new run, a new stream time
         pattern = self._folder / f"r{self._runs:04d}_%06d.mkv"
         try:
             process = await asyncio.create_subprocess_exec(
@@ -264,9 +266,14 @@ class ClipRing:
             start, end = float(parts[-2]), float(parts[-1])
         except ValueError:
             return False
-        closed = self._clock()  # the next segment began now: this one ended about now
+        # ffmpeg lists a segment when the next one begins, so this one ended about now. The
+        # event loop may read the line late, never early: the smallest recent gap between the
+        # clock and the run's stream time is the truest (recent: camera clocks drift).
+        closed = self._clock()
+        self._offsets.append(closed - end)
+        offset = min(self._offsets)
         path = self._folder / Path(",".join(parts[:-2])).name
-        self.segments.append(Segment(path, closed - max(0.0, end - start), closed))
+        self.segments.append(Segment(path, start + offset, end + offset))
         await self._prune(closed)
         async with self._changed:
             self._changed.notify_all()
