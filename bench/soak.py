@@ -738,6 +738,9 @@ class Soak:
     async def smtp_down(self) -> None:
         fault = Fault(self.now(), "SMTP down 30 s", "server")
         self.faults.append(fault)
+        if not self.mail.listening:  # --faults smtp: the last outage is not over yet
+            fault.outcome = "skipped: the server was still down"
+            return
         before = len(self.mail.received)
         self.mail.close()
         await asyncio.sleep(SMTP_DOWN)
