@@ -62,6 +62,7 @@ async def async_setup_entry(
         lambda m: [
             *(DetectionBinarySensor(entry, m, detection) for detection in m.detections),
             StreamBinarySensor(entry, m),
+            MovingBinarySensor(entry, m),
         ],
     )
     add_relay_entities(entry, async_add_entities, lambda c: [RelayHeartbeatMissed(entry, c)])
@@ -167,3 +168,23 @@ class UploadProblemBinarySensor(PtzEmailAlertAccountEntity, BinarySensorEntity):
             "last_error": error.kind.value if error else "none",
             "bytes_sent": queue.bytes_sent,
         }
+
+
+class MovingBinarySensor(PtzEmailAlertCameraEntity, BinarySensorEntity):
+    """On while the camera is moving (a commanded PTZ move settling): detection pauses."""
+
+    _attr_translation_key = "moving"
+    _attr_device_class = BinarySensorDeviceClass.MOVING
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+
+    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraRuntime) -> None:
+        """The moving sensor of ``monitor``; enabled by default only for PTZ cameras."""
+        super().__init__(entry, monitor, "moving")
+        self._attr_entity_registry_enabled_default = bool(
+            monitor.settings.ptz or monitor.settings.ptz_entity
+        )
+
+    @property
+    def is_on(self) -> bool:
+        """True while a move settles."""
+        return self.monitor.moving

@@ -50,6 +50,8 @@ from .const import (
     CONF_MODEL_PATH,
     CONF_OFFLINE_AFTER,
     CONF_PRE_TRIGGER,
+    CONF_PTZ,
+    CONF_PTZ_ENTITY,
     CONF_RETENTION_DAYS,
     CONF_RETENTION_MB,
     CONF_SENSITIVITY,
@@ -156,6 +158,8 @@ def _schema() -> vol.Schema:
                 EntitySelectorConfig(domain=ARMING_DOMAINS)
             ),
             vol.Optional(CONF_ARMED_STATES): TextSelector(TextSelectorConfig(multiple=True)),
+            vol.Required(CONF_PTZ, default=False): BooleanSelector(),
+            vol.Optional(CONF_PTZ_ENTITY): EntitySelector(EntitySelectorConfig()),
             vol.Required(CONF_MARK_OBJECTS, default=True): BooleanSelector(),
             vol.Required(CONF_ANIMATED_PREVIEW, default=False): BooleanSelector(),
             vol.Required(CONF_CLIP, default=True): BooleanSelector(),

@@ -35,6 +35,7 @@ from .camera_triggers import trigger_event_type
 from .const import DETECTION_HOLD_SECONDS, DOMAIN, LOGGER
 from .detector_faults import DetectorFaults
 from .evidence import Evidence
+from .ptz_watch import PtzWatch
 from .vision.analyser import Analyser, Finding
 from .vision.ffmpeg_source import FfmpegSource, SourceConfig
 from .vision.frames import GreyFrame, JpegFrame, JpegRing
@@ -89,6 +90,9 @@ class CameraRuntime:
         self._ffmpeg = ffmpeg_binary
         self._hold_timers: dict[str, CALLBACK_TYPE] = {}
         self._faults = DetectorFaults(hass, self.name, subentry.subentry_id)
+        self._ptz = PtzWatch(
+            hass, self.settings.ptz_entity, on_move=self._learn_again, changed=self._changed
+        )
         self._stopped = False
         self._ever_connected = False
         # Boxes of moving things of the last analysed frames, to mark the burst's pictures.
@@ -100,6 +104,11 @@ class CameraRuntime:
     def connected(self) -> bool:
         """The stream (or the polled camera) gives pictures."""
         return self._connected
+
+    @property
+    def moving(self) -> bool:
+        """A commanded move (PTZ entity) is under way or settling."""
+        return self._ptz.moving
 
     @property
     def stream_lost(self) -> bool:
@@ -160,6 +169,7 @@ class CameraRuntime:
     async def async_start(self) -> None:
         """Open the stream and follow the external triggers."""
         self.alerts.arming.async_start()
+        self._ptz.async_start()
         if self.settings.external_triggers:
             self._unsubscribe.append(
                 async_track_state_change_event(
@@ -201,6 +211,7 @@ class CameraRuntime:
         # A frame still in the executor must not start timers after this.
         self._stopped = True
         self.alerts.arming.async_stop()
+        self._ptz.async_stop()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
@@ -292,8 +303,16 @@ class CameraRuntime:
         self._boxes.append((frame.time, tuple(self.analyser.last_boxes)))
         for problem in self.analyser.take_problems():
             self._faults.report(problem)
+        if self.moving:
+            return  # a commanded move: what changed is the view, not the scene
         for finding in findings:
+            if self.settings.ptz and finding.event_type == "tamper" and finding.zone == "moved":
+                continue  # a PTZ camera that points elsewhere was moved on purpose
             self._handle(finding, frame.time)
+
+    @callback
+    def _learn_again(self) -> None:
+        self.analyser.reset_requested = True  # applied in the analysing thread
 
     @callback
     def _on_connected(self, connected: bool) -> None:

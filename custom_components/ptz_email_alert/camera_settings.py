@@ -30,6 +30,8 @@ from .const import (
     CONF_MODEL_PATH,
     CONF_OFFLINE_AFTER,
     CONF_PRE_TRIGGER,
+    CONF_PTZ,
+    CONF_PTZ_ENTITY,
     CONF_RETENTION_DAYS,
     CONF_RETENTION_MB,
     CONF_SENSITIVITY,
@@ -92,6 +94,8 @@ class CameraSettings:
     armed_states: tuple[str, ...] = ()  # empty: what arms by default for its kind
     mark_objects: bool = True
     animated_preview: bool = False
+    ptz: bool = False  # the camera pans, tilts or zooms
+    ptz_entity: str | None = None  # any entity whose change marks a commanded move
     clip: bool = True  # only stream cameras record one
     clip_before: float = DEFAULT_CLIP_BEFORE
     clip_after: float = DEFAULT_CLIP_AFTER
@@ -133,6 +137,8 @@ class CameraSettings:
             armed_states=_texts(data.get(CONF_ARMED_STATES)),
             mark_objects=bool(data.get(CONF_MARK_OBJECTS, True)),
             animated_preview=bool(data.get(CONF_ANIMATED_PREVIEW, False)),
+            ptz=bool(data.get(CONF_PTZ, False)),
+            ptz_entity=text(CONF_PTZ_ENTITY),
             clip=bool(data.get(CONF_CLIP, True)),
             clip_before=float(data.get(CONF_CLIP_BEFORE, DEFAULT_CLIP_BEFORE)),
             clip_after=float(data.get(CONF_CLIP_AFTER, DEFAULT_CLIP_AFTER)),

@@ -175,3 +175,6 @@ CONF_CLIP_AFTER: Final = "clip_after"
 CONF_CLIP_ATTACH: Final = "clip_attach"
 DEFAULT_CLIP_BEFORE: Final = 5
 DEFAULT_CLIP_AFTER: Final = 10
+CONF_PTZ: Final = "ptz"
+CONF_PTZ_ENTITY: Final = "ptz_entity"
+PTZ_SETTLE_SECONDS: Final = 5  # after a commanded move, the picture is left to settle this long
