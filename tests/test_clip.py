@@ -158,6 +158,43 @@ async def test_clip_covers_before_and_after_the_trigger(
     assert not list(tmp_path.glob("ptz-clips-*"))  # the ring's folder is deleted
 
 
+async def test_h264_clip_starts_at_a_keyframe(
+    counter_pictures: list[bytes], tmp_path: Path
+) -> None:
+    """H.264 as RTSP cameras send it (a keyframe a second), read in real time: segments close
+    at keyframes, and the clip still covers its seconds and plays."""
+    video = tmp_path / "counter-h264.mp4"
+    process = await asyncio.create_subprocess_exec(
+        ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin",
+        "-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{WIDTH}x{HEIGHT}", "-r", str(FPS),
+        "-i", "pipe:0", "-c:v", "libx264", "-preset", "ultrafast", "-g", str(FPS),
+        "-pix_fmt", "yuv420p", str(video),
+        stdin=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    await process.communicate(b"".join(counter_frame(n).tobytes() for n in range(30 * FPS)))
+    assert process.returncode == 0
+    ring = ClipRing(
+        ClipConfig(ffmpeg_binary(), str(video), segment_seconds=1, realtime=True, folder=tmp_path)
+    )
+    task = asyncio.create_task(ring.run())
+    try:
+        assert await ring.async_wait_recorded(time.time() + 3, wait=20)
+        first_close = ring.segments[0].start
+        trigger = time.time()
+        clip = await ring.async_cut(trigger - 2, trigger + 2, wait=10)
+        assert clip is not None
+        numbers, duration = await decode_clip(clip, tmp_path)
+    finally:
+        await ring.stop()
+        async with asyncio.timeout(5):
+            await task
+    # The file plays from its start at the first segment's start: frame n at n / FPS after it.
+    at_trigger = round((trigger - first_close) * FPS)
+    assert abs(numbers[0] - (at_trigger - 2 * FPS)) <= FPS, (numbers, at_trigger)
+    assert abs(numbers[-1] - (at_trigger + 2 * FPS)) <= FPS, (numbers, at_trigger)
+    assert abs(duration - 4) <= 1
+
+
 async def test_clip_after_the_stop_is_none(camera_http: CameraHttp, tmp_path: Path) -> None:
     """A cut waiting for its seconds after ends at once, empty, when the ring stops."""
     ring = ClipRing(ClipConfig(ffmpeg_binary(), camera_http.url("/mjpeg", None), folder=tmp_path))
