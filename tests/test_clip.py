@@ -20,6 +20,7 @@ import pytest
 
 from custom_components.ptz_email_alert.clip import clip_name
 from custom_components.ptz_email_alert.const import CONF_RETRY_DELAYS, DOMAIN
+from custom_components.ptz_email_alert.diagnostics import async_get_config_entry_diagnostics
 from custom_components.ptz_email_alert.vision.clip_ring import (
     ClipConfig,
     ClipRing,
@@ -368,6 +369,9 @@ async def test_email_goes_before_its_clip(
     assert video.media_class == MediaClass.VIDEO
     resolved = await media_source.async_resolve_media(hass, video.media_content_id, None)
     assert resolved.mime_type == "video/mp4"
+    (camera,) = (await async_get_config_entry_diagnostics(hass, entry))["cameras"]
+    assert camera["clip"]["recording"]
+    assert camera["clip"]["segments"] > 0
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 

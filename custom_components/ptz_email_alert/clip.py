@@ -60,6 +60,18 @@ class Clips:
         """How long after the trigger a clip may take to be ready."""
         return self.settings.clip_after + SEGMENT_SECONDS + CLOSE_SLACK
 
+    def diagnostics(self) -> dict[str, object]:
+        """Whether the ring records, what it holds, and its last error (redacted by it)."""
+        ring = self.ring
+        return {
+            "recording": self.recording,
+            "segments": len(ring.segments) if ring else 0,
+            "seconds": round(ring.segments[-1].end - ring.segments[0].start, 1)
+            if ring and ring.segments
+            else 0,
+            "last_error": ring.last_error if ring else "",
+        }
+
     def async_start(self, ffmpeg: str, url: str) -> None:
         """Record ``url`` if clips are on (only stream cameras have a URL)."""
         if not self.settings.clip or self.ring is not None:

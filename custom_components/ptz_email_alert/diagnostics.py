@@ -64,6 +64,7 @@ async def async_get_config_entry_diagnostics(
                 "data": async_redact_data(dict(monitor.data), CAMERA_TO_REDACT),
                 "connected": monitor.connected,
                 "armed": monitor.armed,
+                "clip": monitor.alerts.clips.diagnostics(),
                 "last_alert": None
                 if monitor.last_alert is None
                 else {
