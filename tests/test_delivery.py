@@ -535,3 +535,20 @@ async def test_outbox_survives_a_new_home_assistant(
         assert [r.message["Subject"] for r in server.received] == ["Before the restart"]
         assert again.runtime_data.account.outbox.pending_count == 0
         await second.async_stop(force=True)
+
+
+async def test_data_sent_counts_accepted_email_bytes(
+    hass: HomeAssistant, smtp_server: ServerFactory
+) -> None:
+    """For 4G sites: what the account sent, in bytes (the server's copy is the measure)."""
+    server = await smtp_server("starttls")
+    await setup_account(hass, server)
+    assert float(state(hass, f"sensor.{PREFIX}_data_sent")) == 0
+    await notify(hass, "Gate alarm", "x" * 5000)
+    await hass.async_block_till_done()
+    (received,) = server.received
+    sensor = hass.states.get(f"sensor.{PREFIX}_data_sent")
+    assert sensor is not None
+    # Shown in MB; the attribute keeps the exact bytes (the message handed to the server).
+    assert sensor.attributes["email_bytes"] == pytest.approx(len(received.raw), rel=0.05)
+    assert float(sensor.state) > 0

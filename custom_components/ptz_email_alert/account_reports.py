@@ -74,9 +74,11 @@ class AccountReports:
         self._changed = changed
         self._delivered_listeners = delivered
         self._unreachable_logged = False
+        self.bytes_sent = 0  # of emails the server accepted since start
 
     def on_delivered(self, item: OutboxItem, result: SendResult) -> None:
         """Fire the delivered event and tell the listeners (the heartbeat is one)."""
+        self.bytes_sent += item.size
         if self._unreachable_logged:
             self._unreachable_logged = False
             LOGGER.info("%s accepts mail again", self.server)

@@ -14,7 +14,7 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory
+from homeassistant.const import EntityCategory, UnitOfInformation
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
@@ -101,6 +101,7 @@ async def async_setup_entry(
 ) -> None:
     """Add the account's sensors and each camera's last-alert sensor."""
     async_add_entities(AccountSensor(entry, description) for description in SENSORS)
+    async_add_entities([DataSentSensor(entry)])
     add_camera_entities(
         entry,
         async_add_entities,
@@ -196,3 +197,49 @@ class SnoozedUntilSensor(PtzEmailAlertCameraEntity, RestoreSensor):
     def native_value(self) -> datetime | None:
         """The end of the snooze, or None."""
         return self.monitor.arming.snoozed_until
+
+
+class DataSentSensor(PtzEmailAlertAccountEntity, RestoreSensor):
+    """Bytes this account sent: emails the server accepted plus uploaded alert files.
+
+    For 4G sites, where data is paid by the megabyte. Email bytes count from the last known
+    total (restored after a restart); upload bytes are kept by the upload queue itself.
+    """
+
+    _attr_translation_key = "data_sent"
+    _attr_device_class = SensorDeviceClass.DATA_SIZE
+    _attr_state_class = SensorStateClass.TOTAL_INCREASING
+    _attr_native_unit_of_measurement = UnitOfInformation.BYTES
+    _attr_suggested_unit_of_measurement = UnitOfInformation.MEGABYTES
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+
+    def __init__(self, entry: PtzEmailAlertConfigEntry) -> None:
+        """The account's data counter."""
+        super().__init__(entry, "data_sent")
+        self._upload = entry.runtime_data.upload
+        self._email_base = 0
+
+    async def async_added_to_hass(self) -> None:
+        """Continue from the email total before the restart; follow uploads too."""
+        await super().async_added_to_hass()
+        if (last := await self.async_get_last_state()) is not None:
+            base = last.attributes.get("email_bytes")
+            self._email_base = base if isinstance(base, int) else 0
+        if self._upload is not None:
+            self.async_on_remove(self._upload.async_add_listener(self.async_write_ha_state))
+
+    @property
+    def _email_bytes(self) -> int:
+        return self._email_base + self.account.reports.bytes_sent
+
+    @property
+    def native_value(self) -> int:
+        """Email and upload bytes together."""
+        upload = self._upload.queue.bytes_sent if self._upload is not None else 0
+        return self._email_bytes + upload
+
+    @property
+    def extra_state_attributes(self) -> dict[str, int]:
+        """The two parts."""
+        upload = self._upload.queue.bytes_sent if self._upload is not None else 0
+        return {"email_bytes": self._email_bytes, "upload_bytes": upload}
