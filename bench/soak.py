@@ -8,7 +8,8 @@ once by ffmpeg, at 10 frames a second, each camera at its own place in the clip)
 server (aiosmtpd, STARTTLS and AUTH required). For ``--minutes`` (default 10) a fault comes
 every 20 s, in rotation:
 
-1. one camera's ffmpeg (a child of Home Assistant) is killed with SIGKILL;
+1. one camera's ffmpeg processes (children of Home Assistant: the decoder and, with event
+   clips on, the clip ring) are killed with SIGKILL;
 2. the SMTP server stops listening for 30 s (new connections are refused; a session already
    open finishes, as when a server is taken down or its link drops between sessions);
 3. one camera's stream is damaged: a JPEG whose second half is random bytes, random bytes
@@ -446,9 +447,45 @@ def processes() -> Iterator[tuple[int, list[str]]]:
                 yield int(entry.name), [a.decode(errors="replace") for a in arguments if a]
 
 
+def is_ffmpeg(args: list[str]) -> bool:
+    return bool(args) and "ffmpeg" in Path(args[0]).name
+
+
 def ffmpeg_pids(url: str) -> list[int]:
     """ffmpeg processes reading ``url`` (the stream URLs are unique to this run)."""
-    return [pid for pid, args in processes() if url in args and "ffmpeg" in Path(args[0]).name]
+    return [pid for pid, args in processes() if url in args and is_ffmpeg(args)]
+
+
+def role(pid: int) -> str:
+    """What an ffmpeg of a camera does: decode (grey frames on a pipe) or record (clip ring)."""
+    with contextlib.suppress(OSError):
+        if b"pgm" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+            return "decoder"
+    return "clip ring"
+
+
+def stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: state, ppid, ... (see proc(5))."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def ffmpeg_children(parent: int) -> set[tuple[int, str]]:
+    """(pid, start time) of the ffmpeg processes ``parent`` started (clip cuts included)."""
+    found = set()
+    for pid, args in processes():
+        with contextlib.suppress(OSError, IndexError):
+            fields = stat_fields(pid)
+            if int(fields[1]) == parent and is_ffmpeg(args):
+                found.add((pid, fields[19]))
+    return found
+
+
+def alive(process: tuple[int, str]) -> bool:
+    """The same process (pid and start time) still runs."""
+    try:
+        return stat_fields(process[0])[19] == process[1]
+    except (OSError, IndexError):
+        return False
 
 
 class Status(NamedTuple):
@@ -503,7 +540,7 @@ def status(pid: int) -> Status:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -637,9 +674,11 @@ class Samples:
     rss: list[tuple[float, float]] = field(default_factory=list)  # (at, VmRSS MiB)
     mark: Status | None = None  # at RSS_MARK
     end: Status | None = None
-    ffmpeg_max: list[int] = field(default_factory=lambda: [0] * CAMERAS)
+    ffmpeg_max: Counter[str] = field(default_factory=Counter)  # role -> most for one camera
     ffmpeg_cpu: dict[int, float] = field(default_factory=dict)  # pid -> last CPU seconds seen
-    extra_ffmpeg: list[tuple[float, int, int]] = field(default_factory=list)  # at, camera, n
+    # (at, camera, role, n): more than one ffmpeg of a role for one camera at once
+    extra_ffmpeg: list[tuple[float, int, str, int]] = field(default_factory=list)
+    children: set[tuple[int, str]] = field(default_factory=set)  # every ffmpeg HA started
 
 
 @dataclass(slots=True)
@@ -671,6 +710,9 @@ class Soak:
     log_path: Path | None = None
     stop_seconds: float | None = None
     left_after_stop: list[int] = field(default_factory=list)
+    zombies: list[int] = field(default_factory=list)  # exited, not reaped (orphans of init)
+    left_details: list[str] = field(default_factory=list)
+    zombies_at_once: int = 0  # ffmpeg processes that had exited, unreaped, as Home Assistant did
     drained: bool = False
     log: LogSummary = field(default_factory=LogSummary)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -725,6 +767,7 @@ class Soak:
         if not pids:
             fault.outcome, fault.problem = "no ffmpeg was running for it", True
             return
+        roles = ", ".join(sorted(role(pid) for pid in pids))
         killed_at = time.monotonic()
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
@@ -733,7 +776,7 @@ class Soak:
         if fault.seconds is None:
             fault.outcome, fault.problem = f"stream not back within {RECONNECT_LIMIT:.0f} s", True
         else:
-            fault.outcome = f"{len(pids)} killed; stream back after {fault.seconds:.1f} s"
+            fault.outcome = f"killed: {roles}; stream back after {fault.seconds:.1f} s"
 
     async def smtp_down(self) -> None:
         fault = Fault(self.now(), "SMTP down 30 s", "server")
@@ -807,17 +850,34 @@ class Soak:
             samples.rss.append((at, now.rss))
             if samples.mark is None and at >= mark:
                 samples.mark = now
+            samples.children |= ffmpeg_children(pid)
             for camera in range(CAMERAS):
                 pids = ffmpeg_pids(self.cameras.url(camera))
-                samples.ffmpeg_max[camera] = max(samples.ffmpeg_max[camera], len(pids))
-                if len(pids) > 1:
-                    samples.extra_ffmpeg.append((at, camera, len(pids)))
+                for kind, count in Counter(role(ffmpeg) for ffmpeg in pids).items():
+                    samples.ffmpeg_max[kind] = max(samples.ffmpeg_max[kind], count)
+                    if count > 1:
+                        samples.extra_ffmpeg.append((at, camera, kind, count))
                 for ffmpeg in pids:
                     with contextlib.suppress(OSError):
                         samples.ffmpeg_cpu[ffmpeg] = cpu_seconds(ffmpeg)
             await asyncio.sleep(SAMPLE_EVERY)
 
     # Ending -------------------------------------------------------------------------------
+
+    def leftovers(self) -> dict[int, str]:
+        """ffmpeg processes of the cameras, or started by Home Assistant, still in /proc:
+        pid -> process state and what it did (its arguments are gone once it is a zombie)."""
+        urls = [self.cameras.url(camera) for camera in range(CAMERAS)]
+        found = {}
+        for pid, args in processes():
+            known = any(
+                alive((pid, since)) for child, since in self.samples.children if child == pid
+            )
+            if known or (is_ffmpeg(args) and any(url in args for url in urls)):
+                with contextlib.suppress(OSError, IndexError):
+                    what = role(pid) if args else "arguments gone"
+                    found[pid] = f"{stat_fields(pid)[0]} {what}"
+        return found
 
     def missing(self) -> list[Alert]:
         received = Counter(message.subject for message in unique(self.mail.received))
@@ -857,8 +917,16 @@ class Soak:
             self.hass.kill()
             await self.hass.wait()
         # Before the cameras stop serving: a leftover ffmpeg would otherwise end on EOF.
-        self.left_after_stop = [
-            pid for camera in range(CAMERAS) for pid in ffmpeg_pids(self.cameras.url(camera))
+        seen = self.leftovers()
+        # An ffmpeg told to stop may still be on its way out: look again a moment later.
+        await asyncio.sleep(2)
+        later = self.leftovers()
+        self.zombies = sorted(pid for pid, what in later.items() if what.startswith("Z"))
+        self.left_after_stop = sorted(set(later) - set(self.zombies))
+        self.zombies_at_once = sum(1 for what in seen.values() if what.startswith("Z"))
+        self.left_details = [
+            f"{pid} ({seen.get(pid, '?')} at once; {later.get(pid, 'gone')} 2 s later)"
+            for pid in sorted(later)
         ]
         for pid in self.left_after_stop:  # children of our Home Assistant: clean up
             with contextlib.suppress(ProcessLookupError):
@@ -1163,14 +1231,18 @@ def findings(soak: Soak, result: Figures) -> list[str]:
             f"- Home Assistant's peak RSS grew by {result.growth:.1f} MiB from minute "
             f"{soak.mark_at / 60:g} to the end (VmRSS by minute: {rss_by_minute(soak)} MiB)"
         )
-    if soak.left_after_stop:
-        lines.append(f"- ffmpeg processes left after the stop: pids {soak.left_after_stop}")
+    if soak.left_details:
+        lines.append(
+            f"- ffmpeg processes of Home Assistant still in /proc 2 s after it stopped: "
+            f"{'; '.join(soak.left_details)} (state R/S: running, Z: exited but not reaped)"
+        )
     if soak.stop_seconds is None:
         lines.append(f"- Home Assistant did not stop within {STOP_LIMIT:.0f} s of SIGTERM")
     lines.extend(
-        f"- {count} moment(s) with {n} ffmpeg processes for camera {camera + 1}"
-        for (camera, n), count in Counter(
-            (camera, n) for _, camera, n in soak.samples.extra_ffmpeg
+        f"- {count} moment(s) (samples {SAMPLE_EVERY:g} s apart) with {n} {kind} ffmpeg "
+        f"processes for camera {camera + 1}"
+        for (camera, kind, n), count in Counter(
+            (camera, kind, n) for _, camera, kind, n in soak.samples.extra_ffmpeg
         ).items()
     )
     return lines
@@ -1201,6 +1273,16 @@ def section(soak: Soak, result: Figures, date: str, seconds: float, version: str
     exactly_once = len(result.emailed) - len(result.lost)
     growth = result.growth
     found = findings(soak, result)
+    stopped = (
+        f"in {soak.stop_seconds:.1f} s after SIGTERM"
+        if soak.stop_seconds is not None
+        else f"**not within {STOP_LIMIT:.0f} s** of SIGTERM (killed)"
+    )
+    if soak.zombies_at_once:
+        stopped += (
+            f"; as it exited, {soak.zombies_at_once} of its ffmpeg processes had ended but were "
+            "not reaped yet (zombies, gone 2 s later)"
+        )
     log = soak.log.lines()
     table = "\n".join(
         [
@@ -1218,7 +1300,9 @@ def section(soak: Soak, result: Figures, date: str, seconds: float, version: str
             f"{result.mark.hwm:.1f} → {result.end.hwm:.1f} MiB (**{growth:+.1f} MiB**) | "
             f"growth < {RSS_GROWTH_LIMIT:.0f} MB | {verdict(result.checks['memory'])} |",
             f"| ffmpeg processes left after Home Assistant stopped | "
-            f"**{len(soak.left_after_stop)}** | 0 | {verdict(result.checks['leftover'])} |",
+            f"**{len(soak.left_after_stop)}** running 2 s after it exited"
+            f"{f' ({len(soak.zombies)} more exited but not reaped)' if soak.zombies else ''} | "
+            f"0 | {verdict(result.checks['leftover'])} |",
             f"| Streams open again after each kill and reload | "
             f"{sum(1 for f in soak.faults if not f.problem)} of {len(soak.faults)} faults "
             f"without a problem | within {RECONNECT_LIMIT:.0f} s | "
@@ -1236,8 +1320,9 @@ Each camera reads `{FOOTAGE.name}` (768x576) as MJPEG over HTTP from the bench a
 a second (decoded to JPEGs once by ffmpeg; each camera at its own place in the clip), with \
 motion detection (5 fps analysis), bursts of 3 D1 pictures 1 s apart, cooldown {COOLDOWN} s. \
 For {soak.minutes:g} minutes a fault comes every {FAULT_INTERVAL:.0f} s, in rotation: a \
-camera's ffmpeg killed with SIGKILL; the SMTP server stops listening for {SMTP_DOWN:.0f} s \
-(new connections refused; an open session finishes); a camera's stream damaged (a JPEG whose \
+camera's ffmpeg processes (its decoder and its clip ring) killed with SIGKILL; the SMTP \
+server stops listening for {SMTP_DOWN:.0f} s (new connections refused; an open session \
+finishes); a camera's stream damaged (a JPEG whose \
 second half is random bytes, 30 KB of random bytes between two parts, or a switch to 1280x720 \
 for {HD_SWITCH:.0f} s and back); the config entry reloaded through the REST API. Then the \
 cameras' email alerts are switched off, the bench waits until every alert is delivered (at most \
@@ -1245,7 +1330,8 @@ cameras' email alerts are switched off, the bench waits until every alert is del
 `{DOMAIN}_alert` events (websocket subscription), matched to the received messages by \
 subject (camera, event, date and time to the second; unique with the cooldown); duplicates \
 by Message-ID. Memory is `VmHWM` (peak RSS) of the `hass` process from /proc; leftover ffmpeg \
-processes are found in /proc by their stream URLs. Why a `hass` process rather than a \
+processes are found in /proc by their stream URLs, and by pid and start time among every \
+ffmpeg Home Assistant was seen to start (clip cuts too). Why a `hass` process rather than a \
 `HomeAssistant` object in the bench: the memory figures are Home Assistant's alone, the \
 ffmpeg processes are its children and "left after stop" follows its real shutdown, the \
 bench's servers do not share its event loop, and only the public interfaces are used.
@@ -1262,14 +1348,10 @@ at the end (a shared machine: other work ran meanwhile)
 delivered ({retried} after more than one attempt), {failed} `delivery_failed` (retries used \
 up; kept for redelivery), {len(soak.dropped)} dropped. The drain \
 {"ended with every alert delivered" if soak.drained else "**ran out of time**"}.
-- Home Assistant stopped {
-        f"in {soak.stop_seconds:.1f} s"
-        if soak.stop_seconds is not None
-        else f"**not within {STOP_LIMIT:.0f} s** (killed)"
-    } after SIGTERM. CPU over the soak: \
+- Home Assistant stopped {stopped}. CPU over the soak: \
 Home Assistant {ha_cpu:.0%} of a core, its ffmpeg processes about {ffmpeg_cpu:.0%} in all; \
 most ffmpeg processes at once for one camera: \
-{max(soak.samples.ffmpeg_max)}.
+{", ".join(f"{n} {kind}" for kind, n in sorted(soak.samples.ffmpeg_max.items())) or "none"}.
 - Memory: VmRSS {result.mark.rss:.1f} MiB at minute {soak.mark_at / 60:g}, \
 {result.end.rss:.1f} MiB at the end (threads {result.mark.threads} → {result.end.threads}, \
 open file descriptors {result.mark.fds} → {result.end.fds}); trend of VmRSS after minute \
