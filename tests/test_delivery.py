@@ -545,7 +545,7 @@ async def test_data_sent_counts_accepted_email_bytes(
     await setup_account(hass, server)
     assert float(state(hass, f"sensor.{PREFIX}_data_sent")) == 0
     await notify(hass, "Gate alarm", "x" * 5000)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)  # the flush's last report
     (received,) = server.received
     sensor = hass.states.get(f"sensor.{PREFIX}_data_sent")
     assert sensor is not None
