@@ -81,9 +81,7 @@ async def test_sensitivity_and_areas_to_ignore(tmp_path: Path) -> None:
     detector = MotionDetector(7, ignore_areas=[road])
     assert not any(detector.process(frame.pixels).motion for frame in greys)
     # The same through the camera's settings, as the user types them.
-    analyser = Analyser(
-        AnalyserConfig(sensitivity=7, ignore_areas="road: 0,0.34 1,0.34 1,1 0,1")
-    )
+    analyser = Analyser(AnalyserConfig(sensitivity=7, ignore_areas="road: 0,0.34 1,0.34 1,1 0,1"))
     assert not any(analyser.analyse(frame, None) for frame in greys)
     # An area elsewhere changes nothing.
     sky = ((0.0, 0.0), (1.0, 0.0), (1.0, 0.2), (0.0, 0.2))
