@@ -1412,8 +1412,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--objects",
         action="store_true",
-        help="log object growth in Home Assistant each minute (its profiler, objgraph); "
-        "docs not written",
+        help="count the integration's runtime objects in Home Assistant at the end, before and "
+        "after a full garbage collection (its profiler, objgraph); docs not written",
     )
     parser.add_argument("--commit", help="run the integration as of this commit")
     parser.add_argument(
