@@ -225,6 +225,9 @@ class CameraRuntime:
             self._poller.cancel()
         if self._source is not None:
             await self._source.stop()
+        # Callback cycles keep a stopped runtime until a rare full GC: drop its pictures now.
+        self.ring.clear()
+        self._boxes.clear()
         await self.alerts.clips.async_stop()
 
     async def _async_stream_url(self) -> str | None:

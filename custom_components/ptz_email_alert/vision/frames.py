@@ -41,6 +41,10 @@ class JpegRing:
         while self._frames and self._frames[0].time < frame.time - self.seconds:
             self._frames.popleft()
 
+    def clear(self) -> None:
+        """Forget every picture (a stopped camera must not hold seconds of JPEGs)."""
+        self._frames.clear()
+
     @property
     def latest(self) -> JpegFrame | None:
         """The newest JPEG."""
