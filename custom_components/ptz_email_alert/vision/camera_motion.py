@@ -1,0 +1,102 @@
+"""Whether the camera itself moves, and whether it looks where its zones were drawn.
+
+A camera moves when the picture shifts by more than a pole's shake, zooms, or changes as a
+whole; it has settled when a few frames in a row match each other. While it moves, nothing in
+the picture is news; once it settles, the motion detector learns the scene there afresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .stabilise import Profiles, Reference, Shift, estimate
+
+# In pixels of the motion detector's binned frame (160 wide for a 320-px detection frame).
+MOVE_SHIFT = 3.0  # a larger shift from the background is a pan or tilt, not a shake
+MOVE_ZOOM = 0.03  # a scale change of 3 %
+SCENE_MATCH = 0.3  # fewer blocks than this share match (on one axis): another scene
+STILL_SHIFT = 0.6  # frame to frame, at rest (shake of a pole: well under a pixel here)
+STILL_ZOOM = 0.01
+STILL_MATCH = 0.6
+SETTLE_FRAMES = 2  # frames in a row at rest that end a move
+# A position matches the home one within this much shift or zoom, and this correlation.
+HOME_SHIFT = 2.0
+HOME_ZOOM = 0.02
+HOME_MATCH = 0.6
+
+
+def is_move(shift: Shift) -> bool:
+    """A shift (against the background) larger than shake: a pan, tilt or zoom."""
+    if not shift.textured:
+        return False  # a flat picture tells nothing about where the camera looks
+    return shift.largest > MOVE_SHIFT or abs(shift.zoom) > MOVE_ZOOM or shift.match < SCENE_MATCH
+
+
+class MoveWatch:
+    """Moving or steady; while moving, counts the frames at rest until it settles."""
+
+    def __init__(self, settle_frames: int = SETTLE_FRAMES) -> None:
+        """``settle_frames``: frames in a row that must match their predecessor."""
+        self.settle_frames = settle_frames
+        self.moving = False
+        self._previous: Reference | None = None
+        self._still = 0
+
+    def start(self, profiles: Profiles) -> None:
+        """The camera started moving (measured, or the caller said so)."""
+        self.moving = True
+        self._previous = Reference.of(profiles)
+        self._still = 0
+
+    def settled(self, profiles: Profiles, *, hold: bool = False) -> bool:
+        """While moving: True once enough frames in a row match the one before.
+
+        ``hold``: the caller knows the move is not over (a commanded move's settle time).
+        """
+        assert self._previous is not None
+        step = estimate(profiles, self._previous)
+        self._previous = Reference.of(profiles)
+        at_rest = not step.textured or (
+            step.largest < STILL_SHIFT and abs(step.zoom) < STILL_ZOOM and step.match > STILL_MATCH
+        )
+        self._still = self._still + 1 if at_rest and not hold else 0
+        if self._still < self.settle_frames:
+            return False
+        self.moving = False
+        return True
+
+
+@dataclass(slots=True)
+class Position:
+    """A camera position: its small grey picture (the binned detection frame, uint8).
+
+    Two positions are the same when their pictures' row and column profiles match within
+    ``HOME_SHIFT`` pixels of shift (1-2 % of the width) and zoom, and the pictures aligned by
+    that shift correlate by at least ``HOME_MATCH``: a PTZ preset recalled twice lands within
+    that, a neighbouring preset or another zoom step does not. Pictures without structure
+    (fog, a dark night) cannot be told apart and count as the same.
+    """
+
+    picture: NDArray[np.uint8]
+
+    def matches(self, picture: NDArray[np.uint8]) -> bool:
+        """Whether ``picture`` shows this position."""
+        if picture.shape != self.picture.shape:
+            return False
+        here = picture.astype(np.float32)
+        home = self.picture.astype(np.float32)
+        shift = estimate(Profiles.of(here), Reference.of(Profiles.of(home)))
+        if not shift.textured:
+            return True
+        if shift.largest > HOME_SHIFT or abs(shift.zoom) > HOME_ZOOM:
+            return False
+        dx, dy = shift.offset
+        height, width = here.shape
+        a = here[max(0, dy) : height + min(0, dy), max(0, dx) : width + min(0, dx)]
+        b = home[max(0, -dy) : height + min(0, -dy), max(0, -dx) : width + min(0, -dx)]
+        a, b = a - a.mean(), b - b.mean()
+        denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
+        return denominator > 0 and float((a * b).sum()) / denominator >= HOME_MATCH
