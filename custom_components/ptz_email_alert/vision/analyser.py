@@ -3,6 +3,10 @@
 A fault in one detector never stops the others: that frame's result of that detector is
 skipped, the detector is rebuilt (it learns the scene again), and after repeated faults it is
 switched off. Each fault is reported once through ``problems`` for the caller to log and show.
+
+While the camera itself moves (a pan, tilt or zoom, measured or commanded, or a scene that
+changes as a whole) nothing is reported: no motion, line, zone or tamper. Tracks start again
+after a move.
 """
 
 from __future__ import annotations
@@ -13,7 +17,11 @@ import logging
 from types import ModuleType
 from typing import Protocol
 
-from .analytics import LineCrossingDetector, TamperDetector, Tracker, ZoneDetector
+import numpy as np
+from numpy.typing import NDArray
+
+from .analytics import LineCrossingDetector, TamperDetector, TamperKind, Tracker, ZoneDetector
+from .camera_motion import HomeWatch
 from .frames import GreyFrame, JpegFrame
 from .layout import parse_areas, parse_lines, parse_zones
 from .motion import MotionDetector, MotionResult
@@ -25,6 +33,7 @@ _LOGGER = logging.getLogger(__name__)
 MAX_FAULTS = 3
 MIN_SIDE = 16  # pixels: a smaller frame is damaged, not a picture
 OBJECT_CHECK_INTERVAL = 1.0  # seconds of stream time between object detector runs
+MOVE_SETTLE = 3.0  # seconds a commanded move is given before the picture is watched again
 
 
 class ObjectDetector(Protocol):
@@ -46,6 +55,7 @@ class AnalyserConfig:
     lines: str = ""
     ignore_areas: str = ""
     model_path: str | None = None
+    ptz: bool = False  # the camera pans, tilts or zooms: see Analyser
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +87,18 @@ def _object_detector(opencv: ModuleType, model: str | None) -> ObjectDetector:
 
 
 class Analyser:
-    """Motion, tracks, lines, zones, tamper and objects of one camera."""
+    """Motion, tracks, lines, zones, tamper and objects of one camera.
+
+    With ``ptz``, zones, lines and areas to ignore belong to one camera position, the home
+    position: the first position the camera settles at after start, or the one the caller
+    sets with :meth:`set_home_position`. They apply only while the camera looks there
+    (:attr:`at_home_position`: the learned background matches the home picture within a
+    pixel or two of shift and 2 % of zoom); elsewhere motion counts everywhere and no line or
+    zone is watched, so that a preset tour does not draw the gate line across the sky. A
+    scene that changes and then settles is a move, never tamper "moved": tamper learns each
+    new position afresh. Without ``ptz`` there is one position, and tamper "moved" reports a
+    camera that was turned away.
+    """
 
     def __init__(self, config: AnalyserConfig, opencv: ModuleType | None = None) -> None:
         """Build the detectors the camera asks for (layouts are validated by the flow)."""
@@ -101,6 +122,10 @@ class Analyser:
         self._guards: dict[str, _Guard] = {}
         self.problems: list[Problem] = []
         self.reset_requested = False
+        self._home = HomeWatch()
+        self._position_known = False  # the position learned since the last move was checked
+        self._move_requested: float | None = None  # settle seconds of a commanded move
+        self._hold_until: float | None = None
         # What moved in the last frame (x, y, width, height as fractions): marks the pictures.
         self.last_boxes: list[tuple[float, float, float, float]] = []
 
@@ -116,15 +141,56 @@ class Analyser:
             ignore_areas=[polygon for _, polygon in self.ignore_areas],
         )
 
+    @property
+    def moving(self) -> bool:
+        """The camera is moving: measured from the picture, or a commanded move's settle time.
+
+        Nothing is reported while it moves.
+        """
+        return self.motion.moving or self._hold_until is not None
+
+    @property
+    def at_home_position(self) -> bool:
+        """Zones, lines and areas to ignore apply here (always without ``ptz``)."""
+        return not self.config.ptz or (self._home.at_home and not self.moving)
+
+    @property
+    def home_reference(self) -> NDArray[np.uint8] | None:
+        """The home position's picture (binned grey background), to keep across restarts."""
+        home = self._home.home
+        return None if home is None else home.picture.copy()
+
+    def set_home_position(self, reference: NDArray[np.uint8] | None = None) -> None:
+        """Make the current position (None) or a kept ``home_reference`` the home position.
+
+        Applied from the next frame (safe to call from another thread).
+        """
+        self._home.request(reference)
+        self._position_known = False
+
+    def note_move(self, settle: float = MOVE_SETTLE) -> None:
+        """A move was commanded (a PTZ preset, a patrol step).
+
+        From the next frame, nothing is reported for ``settle`` seconds of stream time and
+        until the picture is at rest; then the scene is learned there. Safe to call from
+        another thread.
+        """
+        self._move_requested = settle
+
     def reset(self) -> None:
         """Learn the scene again (a new stream, a new picture size)."""
         self.motion.reset()
-        self.tracker = Tracker()
-        # Track ids start again: what lines and zones remember of old ids must go too.
-        self.lines.reset()
-        self.zones.reset()
+        self._after_move()
         if self.tamper is not None:
             self.tamper = TamperDetector()
+
+    def _after_move(self) -> None:
+        """Track ids start again: what lines and zones remember of old ids must go too."""
+        self.tracker = Tracker()
+        self.lines.reset()
+        self.zones.reset()
+        self.last_boxes = []
+        self._position_known = False
 
     def analyse(self, frame: GreyFrame, latest_jpeg: JpegFrame | None) -> list[Finding]:
         """Detections in ``frame`` (CPU: executor only; never raises)."""
@@ -141,13 +207,30 @@ class Analyser:
             self.reset_requested = False
             self._shape = frame.pixels.shape
             self.reset()
+        if self._move_requested is not None:
+            settle, self._move_requested = self._move_requested, None
+            self._hold_until = max(self._hold_until or frame.time, frame.time + settle)
+        if self._hold_until is not None and frame.time >= self._hold_until:
+            self._hold_until = None
+        was_moving = self.motion.moving
+        result = self._guarded(
+            "motion", self.motion.process, frame.pixels, hold=self._hold_until is not None
+        )
+        self.last_boxes = []
+        if self.motion.moving:
+            if not was_moving:
+                self._after_move()
+            return []
+        if result is not None and result.settled:
+            self._after_move()
+            if self.config.ptz and self.tamper is not None:
+                self.tamper = TamperDetector()  # a new position: its own picture and detail
+        self._check_position()
         findings: list[Finding] = []
         if self.tamper is not None:
             kind = self._guarded("tamper", self.tamper.update, frame.pixels, frame.time)
-            if kind is not None:
+            if kind is not None and not (self.config.ptz and kind is TamperKind.MOVED):
                 findings.append(Finding("tamper", self.tamper.active))
-        result = self._guarded("motion", self.motion.process, frame.pixels)
-        self.last_boxes = []
         if result is None or not result.motion:
             return findings
         height, width = frame.pixels.shape
@@ -156,9 +239,19 @@ class Analyser:
         ]
         if "motion" in self.detections:
             findings.append(Finding("motion"))
-        findings += self._guarded("tracks", self._tracks, frame, result) or []
+        if self.at_home_position:
+            findings += self._guarded("tracks", self._tracks, frame, result) or []
         findings += self._guarded("objects", self._objects, frame, result, latest_jpeg) or []
         return findings
+
+    def _check_position(self) -> None:
+        """Once a position is learned (PTZ): is it home? Areas to ignore follow the answer."""
+        if not self.config.ptz or self._position_known or not self.motion.learned:
+            return
+        self._position_known = True
+        at_home = self._home.check(self.motion.background)
+        self.motion.use_ignore_areas = at_home
+        _LOGGER.debug("Camera settled %s its home position", "at" if at_home else "away from")
 
     def _tracks(self, frame: GreyFrame, result: MotionResult) -> list[Finding]:
         height, width = frame.pixels.shape
@@ -217,6 +310,7 @@ class Analyser:
             self.tamper = TamperDetector()
         elif name == "motion":
             self.motion = self._new_motion()
+            self._position_known = False
         elif name == "tracks":
             self.tracker = Tracker()
             self.lines.reset()

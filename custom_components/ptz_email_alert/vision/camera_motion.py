@@ -100,3 +100,43 @@ class Position:
         a, b = a - a.mean(), b - b.mean()
         denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
         return denominator > 0 and float((a * b).sum()) / denominator >= HOME_MATCH
+
+
+class HomeWatch:
+    """Whether a PTZ camera looks where its zones, lines and areas to ignore were drawn.
+
+    The home position is the first one the camera settles at after start (its background,
+    once learned), unless the caller sets one (``request``: the current position, or a
+    picture kept from before). Each time the camera settles again, the new position is
+    compared with home (see :class:`Position`).
+    """
+
+    def __init__(self) -> None:
+        """No home yet: the first learned position becomes it."""
+        self.home: Position | None = None
+        self.at_home = True
+        self._request: NDArray[np.uint8] | None = None
+        self._here_requested = False
+
+    def request(self, picture: NDArray[np.uint8] | None = None) -> None:
+        """Make ``picture``, or the current position when None, the home position.
+
+        ``picture``: a background as ``MotionDetector.background`` gives. Applied at the next
+        check.
+        """
+        if picture is None:
+            self._here_requested = True
+        else:
+            self._request = picture.copy()
+
+    def check(self, background: NDArray[np.uint8] | None) -> bool:
+        """Whether this background shows home (None: the position is not learned yet)."""
+        if self._request is not None:
+            self.home, self._request = Position(self._request), None
+        if background is None:
+            return self.at_home
+        if self._here_requested or self.home is None or self.home.picture.shape != background.shape:
+            # A kept picture of another frame size cannot be compared: here becomes home.
+            self.home, self._here_requested = Position(background.copy()), False
+        self.at_home = self.home.matches(background)
+        return self.at_home

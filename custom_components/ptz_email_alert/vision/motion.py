@@ -210,11 +210,16 @@ class MotionDetector:
             return MotionResult(moving=True)
         assert self._raw_background is not None
         self._frames += 1
-        # Lights on, a cloud, the IR switch: most of the picture changes at once, so even the
-        # median pixel differs by more than 8 grey levels (32 in 2x2 sums). Someone walking in
-        # leaves the median alone, however big.
-        raw_difference = np.abs(raw - self._raw_background)
-        global_change = np.count_nonzero(raw_difference > 32) > raw_difference.size // 2
+        # Lights on, a cloud, the IR switch: most of the picture changes at once, the same
+        # way, so that even the median pixel is more than 8 grey levels (32 in 2x2 sums)
+        # brighter, or darker. Someone walking in leaves the median alone, however big, and
+        # a shaking picture of fine texture changes as many pixels one way as the other.
+        raw_difference = raw - self._raw_background
+        half = raw_difference.size // 2
+        global_change = (
+            np.count_nonzero(raw_difference > 32) > half
+            or np.count_nonzero(raw_difference < -32) > half
+        )
         self._raw_background += self.learn_rate * (raw - self._raw_background)
         if global_change:
             return self._whole_change(sums, raw, frame, None, 1.0)

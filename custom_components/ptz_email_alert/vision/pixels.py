@@ -70,9 +70,9 @@ def envelope(
     than ``threshold``, plus a tolerance that grows with the neighbourhood's contrast (for
     compression noise at edges).
 
-    Maxima and minima run on the flattened picture (contiguous, so fast); the left and right
-    columns see the other edge's pixels (a wider envelope: fewer detections there), and the
-    ``radius`` rows at the top and bottom never count (their neighbourhood is cut).
+    Maxima and minima run on the flattened picture (contiguous, so fast). The ``radius``
+    rows and columns along the edges never count: their neighbourhood is cut, and a shaking
+    picture brings in there what was beyond its edge.
     """
     height, width = background.shape
     flat = background.ravel()
@@ -85,7 +85,12 @@ def envelope(
     inner = slice(radius * (width + 1), radius * (width + 1) + high.size)
     np.subtract(low, tolerance, out=lower[inner])
     np.add(high, tolerance, out=upper[inner])
-    return lower.reshape(height, width), upper.reshape(height, width)
+    lower, upper = lower.reshape(height, width), upper.reshape(height, width)
+    # The outer columns too: a shaking picture brings in what was beyond its edge.
+    for bound, never in ((lower, -1e9), (upper, 1e9)):
+        bound[:, :radius] = never
+        bound[:, width - radius :] = never
+    return lower, upper
 
 
 def _extreme(
