@@ -80,12 +80,11 @@ def envelope(
     tolerance = high - low
     tolerance *= np.float32(EDGE_TOLERANCE)
     tolerance += np.float32(threshold)
-    lower = np.full(flat.size, -1e9, dtype=np.float32)  # the cut rows: never changed
-    upper = np.full(flat.size, 1e9, dtype=np.float32)
+    lower = np.full((height, width), -1e9, dtype=np.float32)  # the cut edges: never changed
+    upper = np.full((height, width), 1e9, dtype=np.float32)
     inner = slice(radius * (width + 1), radius * (width + 1) + high.size)
-    np.subtract(low, tolerance, out=lower[inner])
-    np.add(high, tolerance, out=upper[inner])
-    lower, upper = lower.reshape(height, width), upper.reshape(height, width)
+    np.subtract(low, tolerance, out=lower.ravel()[inner])
+    np.add(high, tolerance, out=upper.ravel()[inner])
     # The outer columns too: a shaking picture brings in what was beyond its edge.
     for bound, never in ((lower, -1e9), (upper, 1e9)):
         bound[:, :radius] = never
