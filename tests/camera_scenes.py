@@ -108,14 +108,27 @@ def sample(
 
 def paste(world: Grey, sprite: Sprite, foot: tuple[float, float], height: int) -> Grey:
     """``world`` with ``sprite`` scaled to ``height`` px, standing at ``foot`` (x, y)."""
-    patch_height, patch_width = sprite.patch.shape
-    width = max(1, round(patch_width * height / patch_height))
+    width = width_of(sprite, height)
     patch, mask = resize(sprite.patch, width, height), resize(sprite.mask, width, height)
     left, top = round(foot[0] - width / 2), round(foot[1] - height)
     out = world.astype(np.float32)
     region = out[top : top + height, left : left + width]
     region[:] = region * (1 - mask) + patch * mask
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def walk(
+    start: tuple[float, float], end: tuple[float, float], height: int, speed: float = 0.8
+) -> Callable[[float], tuple[float, float]]:
+    """Foot position at time t of a person ``height`` px tall walking from ``start`` (t = 0)
+    towards ``end`` at ``speed`` body heights a second (0.8: about 1.4 m/s), stopping there."""
+    length = math.dist(start, end)
+
+    def at(t: float) -> tuple[float, float]:
+        share = min(1.0, max(0.0, t) * speed * height / length)
+        return start[0] + (end[0] - start[0]) * share, start[1] + (end[1] - start[1]) * share
+
+    return at
 
 
 def walker(
@@ -126,18 +139,20 @@ def walker(
     height: int,
     speed: float = 0.8,
 ) -> Callable[[float], Grey]:
-    """The world at time t with the person walking from ``start`` (t = 0) towards ``end``
-    at ``speed`` body heights a second (0.8: about 1.4 m/s), stopping there."""
-    length = math.dist(start, end)
+    """The world at time t with the person of ``sprite`` walking as :func:`walk` says (not
+    there before t = 0)."""
+    foot = walk(start, end, height, speed)
 
     def at(t: float) -> Grey:
-        if t < 0:
-            return world
-        share = min(1.0, t * speed * height / length)
-        foot = (start[0] + (end[0] - start[0]) * share, start[1] + (end[1] - start[1]) * share)
-        return paste(world, sprite, foot, height)
+        return world if t < 0 else paste(world, sprite, foot(t), height)
 
     return at
+
+
+def width_of(sprite: Sprite, height: int) -> int:
+    """The sprite's width when pasted ``height`` px tall."""
+    patch_height, patch_width = sprite.patch.shape
+    return max(1, round(patch_width * height / patch_height))
 
 
 def look(world: Grey, view: View, size: tuple[int, int] = (480, 360)) -> Grey:

@@ -171,6 +171,24 @@ async def test_pan_or_zoom_then_a_walker(tmp_path: Path, end: View) -> None:
         assert moved is not ptz
 
 
+async def test_a_scene_that_changes_whole_is_a_move(tmp_path: Path) -> None:
+    """A preset recalled at once (another part of a texture, a little brighter): a move that
+    settles, never motion; tamper "moved" 3 s later only for a camera that is not a PTZ one."""
+    world = texture()
+    frames = clip(
+        9, lambda t: world, lambda t: (640.0, 360.0, 640.0) if t < 3 else (900.0, 480.0, 640.0)
+    )
+    greys = await camera(tmp_path, frames)
+    for ptz in (False, True):
+        seen = watch(greys, AnalyserConfig(detections=MOTION, ptz=ptz))
+        assert any(item.moving for item in between(seen, 3.0, 3.6))
+        assert not any(item.moving for item in between(seen, 4.0))
+        assert all(item.found <= {"tamper:moved"} for item in seen)
+        moved = [item.time for item in seen if "tamper:moved" in item.found]
+        assert bool(moved) is not ptz
+        assert all(time >= 5.5 for time in moved)
+
+
 async def test_commanded_move(tmp_path: Path) -> None:
     """note_move: nothing counts for the settle time, then the scene is learned again."""
     # The picture does not change, but someone walks in during the commanded move.

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from .camera_motion import SCENE_MATCH, MoveWatch, is_move
+from .camera_motion import MoveWatch, is_move
 from .frames import GreyPixels
 from .geometry import polygon_mask
 from .pixels import Levels, bin2, connected, envelope, paired
-from .stabilise import STILL, Profiles, Reference, Shift, estimate, unmoved
+from .stabilise import STILL, Profiles, Reference, estimate, unmoved
 
 # Cell size of the coarse grid on which blobs are found (pixels of the detection frame).
 CELL = 8
@@ -222,20 +222,17 @@ class MotionDetector:
         )
         self._raw_background += self.learn_rate * (raw - self._raw_background)
         if global_change:
-            return self._whole_change(sums, raw, frame, None, 1.0)
+            return self._whole_change(raw, frame, 1.0)
         offset = (0, 0)
         changed_pixels, changed, blobs = self._look(frame, offset)
-        shift: Shift | None = None
         if self.stabilise and (blobs or changed > self.light_change_fraction):
             # Before anything counts as motion: did the camera itself move? Most blocks of
             # the picture matching the background where they are says no, for a fifth of
             # the cost of measuring how far it moved.
             profiles = Profiles.of(frame)
             reference = self._current_reference()
-            if unmoved(profiles, reference) >= UNMOVED:
-                shift = STILL
-            else:
-                shift = estimate(profiles, reference)
+            moved = unmoved(profiles, reference) < UNMOVED
+            shift = estimate(profiles, reference) if moved else STILL
             if is_move(shift):
                 self._start_move(profiles)
                 return MotionResult(changed=changed, moving=True)
@@ -243,7 +240,7 @@ class MotionDetector:
                 offset = shift.offset
                 changed_pixels, changed, blobs = self._look(frame, offset)
         if changed > self.light_change_fraction:
-            return self._whole_change(sums, raw, frame, shift, changed)
+            return self._whole_change(raw, frame, changed)
         self._absorb(frame, offset, changed_pixels)
         return MotionResult(blobs=blobs, changed=changed)
 
@@ -277,18 +274,18 @@ class MotionDetector:
 
     def _whole_change(
         self,
-        sums: NDArray[np.uint16],
         raw: NDArray[np.float32],
         frame: NDArray[np.float32],
-        shift: Shift | None,
         changed: float,
     ) -> MotionResult:
-        """Most of the picture changed: a light change, or (another scene) the camera moved."""
+        """Most of the picture changed: a light change, or (another scene) the camera moved.
+
+        Light leaves the picture's structure where it was (the profiles are indifferent to
+        brightness and contrast); a camera that turned, or a preset recalled, does not.
+        """
         if self.stabilise:
             profiles = Profiles.of(frame)
-            if shift is None:
-                shift = estimate(profiles, self._current_reference())
-            if shift.textured and shift.match < SCENE_MATCH:
+            if unmoved(profiles, self._current_reference()) < UNMOVED:
                 self._start_move(profiles)
                 return MotionResult(changed=changed, moving=True)
         self._learn(frame, raw)

@@ -172,7 +172,8 @@ def unmoved(current: Profiles, reference: Reference) -> float:
     here = current.flat[layout.parts]
     dots = np.einsum("bs,bs->b", here, reference.parts)
     energy = np.einsum("bs,bs->b", here, here)
-    good = (dots >= np.float32(BLOCK_MATCH) * np.sqrt(energy * reference.norms)) & (
+    # Strictly above: a flat picture (no energy) matches nothing.
+    good = (dots > np.float32(BLOCK_MATCH) * np.sqrt(energy * reference.norms)) & (
         reference.textured
     )
     across = layout.across
