@@ -55,7 +55,7 @@ class Sensitivity:
 # apart from noise; below 6 blobs must be larger, then much larger. docs/benchmarks.md has
 # the smallest person each level finds on real footage (bench/motion.py).
 LEVELS = (
-    (35, 190, 0.17),
+    (32, 120, 0.15),
     (27, 60, 0.13),
     (21, 20, 0.10),
     (17, 8, 0.08),
