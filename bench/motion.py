@@ -37,10 +37,8 @@ sys.path.insert(0, str(REPO))  # run as a plain script: the repository root must
 
 from custom_components.ptz_email_alert.vision.analyser import AnalyserConfig  # noqa: E402
 from custom_components.ptz_email_alert.vision.frames import GreyFrame  # noqa: E402
-from custom_components.ptz_email_alert.vision.motion import (  # noqa: E402
-    LEVELS,
-    MotionDetector,
-)
+from custom_components.ptz_email_alert.vision.motion import MotionDetector  # noqa: E402
+from custom_components.ptz_email_alert.vision.sensitivity import LEVELS  # noqa: E402
 from tests.camera_scenes import (  # noqa: E402
     Grey,
     Sprite,
