@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from functools import cache
 import math
 from pathlib import Path
+import re
 
 import numpy as np
 import pytest
 
 from custom_components.ptz_email_alert.vision.analyser import Analyser, AnalyserConfig
 from custom_components.ptz_email_alert.vision.frames import GreyFrame
+from custom_components.ptz_email_alert.vision.motion import MotionDetector
 from custom_components.ptz_email_alert.vision.pixels import Levels, bin2
 from custom_components.ptz_email_alert.vision.stabilise import Profiles, Reference, estimate
 
@@ -237,6 +239,19 @@ async def test_zones_and_lines_apply_at_the_home_position_only(tmp_path: Path) -
     seen = watch(greys, config, before=set_home)
     assert any("region_intrusion" in item.found for item in between(seen, 5.2, 9.0))
     assert not any(item.at_home for item in between(seen, 12.0))
+
+
+def test_a_move_that_never_rests_ends_after_5_s() -> None:
+    """A camera panning on and on: learned again every 5 s, found moving again at once."""
+    world, _ = footage()
+    detector = MotionDetector(6, warmup_frames=1)
+    states = []
+    for index in range(60):  # 12 s at 5 fps, panning 2 px of the footage a frame after 1 s
+        view = (HOME[0] - 160 + 2 * max(0, index - 5) * 1.6 * 2, HOME[1], HOME[2])
+        result = detector.process(look(world, view, (320, 240)))
+        states.append("S" if result.settled else "M" if result.moving else ".")
+    # Moving, learned again (S) after 25 frames, moving again after the warm-up, and so on.
+    assert re.fullmatch(r"\.{5,8}M{24,25}S\.{0,2}M{24,25}S", "".join(states))
 
 
 def test_shift_and_zoom_estimates() -> None:

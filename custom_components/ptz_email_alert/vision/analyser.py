@@ -92,8 +92,9 @@ class Analyser:
     With ``ptz``, zones, lines and areas to ignore belong to one camera position, the home
     position: the first position the camera settles at after start, or the one the caller
     sets with :meth:`set_home_position`. They apply only while the camera looks there
-    (:attr:`at_home_position`: the learned background matches the home picture within a
-    pixel or two of shift and 2 % of zoom); elsewhere motion counts everywhere and no line or
+    (:attr:`at_home_position`: the learned background matches the home picture within 2 px
+    of shift in the 160-px binned frame, about 1 % of the width, and 2 % of zoom, see
+    :class:`.camera_motion.Position`); elsewhere motion counts everywhere and no line or
     zone is watched, so that a preset tour does not draw the gate line across the sky. A
     scene that changes and then settles is a move, never tamper "moved": tamper learns each
     new position afresh. Without ``ptz`` there is one position, and tamper "moved" reports a

@@ -22,6 +22,10 @@ STILL_SHIFT = 0.6  # frame to frame, at rest (shake of a pole: well under a pixe
 STILL_ZOOM = 0.01
 STILL_MATCH = 0.6
 SETTLE_FRAMES = 2  # frames in a row at rest that end a move
+# A move that never comes to rest (a crowd in every block, a long patrol) ends anyway after
+# this many frames (5 s at 5 fps): the scene is learned, and a camera still moving is found
+# moving again from the next frames.
+LONGEST_MOVE = 25
 # A position matches the home one within this much shift or zoom, and this correlation.
 HOME_SHIFT = 2.0
 HOME_ZOOM = 0.02
@@ -44,12 +48,14 @@ class MoveWatch:
         self.moving = False
         self._previous: Reference | None = None
         self._still = 0
+        self._frames = 0
 
     def start(self, profiles: Profiles) -> None:
         """The camera started moving (measured, or the caller said so)."""
         self.moving = True
         self._previous = Reference.of(profiles)
         self._still = 0
+        self._frames = 0
 
     def settled(self, profiles: Profiles, *, hold: bool = False) -> bool:
         """While moving: True once enough frames in a row match the one before.
@@ -63,7 +69,8 @@ class MoveWatch:
             step.largest < STILL_SHIFT and abs(step.zoom) < STILL_ZOOM and step.match > STILL_MATCH
         )
         self._still = self._still + 1 if at_rest and not hold else 0
-        if self._still < self.settle_frames:
+        self._frames += 1
+        if self._still < self.settle_frames and (hold or self._frames < LONGEST_MOVE):
             return False
         self.moving = False
         return True
