@@ -107,8 +107,8 @@ class CameraRuntime:
 
     @property
     def moving(self) -> bool:
-        """A commanded move (PTZ entity) is under way or settling."""
-        return self._ptz.moving
+        """Commanded (PTZ entity) or seen in the picture: moving or settling."""
+        return self._ptz.moving or self.analyser.moving
 
     @property
     def stream_lost(self) -> bool:
@@ -315,7 +315,7 @@ class CameraRuntime:
 
     @callback
     def _learn_again(self) -> None:
-        self.analyser.reset_requested = True  # applied in the analysing thread
+        self.analyser.note_move()  # applied in the analysing thread at the next frame
 
     @callback
     def _on_connected(self, connected: bool) -> None:

@@ -178,4 +178,5 @@ class CameraSettings:
             lines=self.lines,
             ignore_areas=self.ignore_areas,
             model_path=self.model_path,
+            ptz=self.ptz,
         )
