@@ -40,7 +40,7 @@ from .vision.analyser import Analyser, Finding
 from .vision.ffmpeg_source import FfmpegSource, SourceConfig
 from .vision.frames import GreyFrame, JpegFrame, JpegRing
 from .vision.jpeg import grey_from_jpeg
-from .vision.marking import Box, Marks
+from .vision.marking import Box, Marks, marks_near
 
 # Seconds between pictures when a camera entity has no stream.
 POLL_INTERVAL = 1.0
@@ -137,23 +137,12 @@ class CameraRuntime:
 
     def marks_for(self, frame: JpegFrame, joined: list[Detection]) -> Marks:
         """Boxes of what moved at the analysed frame nearest ``frame``; the line or zone hit."""
-        boxes: list[Box] = []
-        nearest = min(self._boxes, key=lambda item: abs(item[0] - frame.time), default=None)
-        if nearest is not None and abs(nearest[0] - frame.time) <= BOX_MATCH_SECONDS:
-            boxes = list(nearest[1])
-        hit_lines = {d.zone for d in joined if d.event_type == "line_crossing"}
-        hit_zones = {d.zone for d in joined if d.event_type == "region_intrusion"}
-        lines = [
-            (line.name, line.start, line.end)
-            for line in self.analyser.lines.lines
-            if line.name in hit_lines
-        ]
-        zones = [
-            (zone.name, zone.polygon)
-            for zone in self.analyser.zones.zones
-            if zone.name in hit_zones
-        ]
-        return Marks(boxes=boxes, lines=lines, zones=zones)
+        return marks_near(
+            self._boxes, frame.time, BOX_MATCH_SECONDS,
+            lines={d.zone for d in joined if d.event_type == "line_crossing"},
+            zones={d.zone for d in joined if d.event_type == "region_intrusion"},
+            analyser=self.analyser,
+        )  # fmt: skip
 
     @property
     def last_alert(self) -> AlertRecord | None:

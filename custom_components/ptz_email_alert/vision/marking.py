@@ -6,11 +6,13 @@ run in an executor.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 import io
 
 from PIL import Image, ImageDraw
+
+from .analyser import Analyser
 
 type Box = tuple[float, float, float, float]  # x, y, width, height as fractions of the picture
 type Polygon = Sequence[tuple[float, float]]
@@ -28,6 +30,25 @@ class Marks:
     lines: Sequence[tuple[str, tuple[float, float], tuple[float, float]]] = ()
     zones: Sequence[tuple[str, Polygon]] = ()
     stamp: str = ""
+
+
+def marks_near(
+    history: Iterable[tuple[float, Sequence[Box]]],
+    time: float,
+    within: float,
+    *,
+    lines: set[str | None],
+    zones: set[str | None],
+    analyser: Analyser,
+) -> Marks:
+    """Boxes of the analysed frame nearest ``time`` (if within ``within`` s); named lines, zones."""
+    nearest = min(history, key=lambda item: abs(item[0] - time), default=None)
+    boxes = list(nearest[1]) if nearest and abs(nearest[0] - time) <= within else []
+    return Marks(
+        boxes=boxes,
+        lines=[(ln.name, ln.start, ln.end) for ln in analyser.lines.lines if ln.name in lines],
+        zones=[(zn.name, zn.polygon) for zn in analyser.zones.zones if zn.name in zones],
+    )
 
 
 def mark_picture(jpeg: bytes, marks: Marks, quality: int = 85) -> bytes:
