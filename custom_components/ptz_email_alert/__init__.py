@@ -15,6 +15,7 @@ from .account import MailAccount
 from .camera_runtime import CameraRuntime
 from .const import DOMAIN, SUBENTRY_CAMERA
 from .heartbeat import Heartbeat
+from .home_position import HomePositions
 from .opencv_support import async_installed_opencv, async_load_opencv
 from .relay import RelayRuntime, async_remove_relay_files
 from .relay_settings import relay_settings
@@ -52,7 +53,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry
     """
     account = MailAccount(hass, entry)
     data = PtzEmailAlertData(
-        account=account, heartbeat=Heartbeat(hass, entry, account, partial(_lines, entry))
+        account=account,
+        heartbeat=Heartbeat(hass, entry, account, partial(_lines, entry)),
+        homes=HomePositions(hass, entry.entry_id),
     )
     entry.runtime_data = data
     entry.async_on_unload(account.async_stop)
@@ -71,10 +74,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry
         entry.async_on_unload(data.upload.async_stop)
         await data.upload.async_start()
     binary = get_ffmpeg_manager(hass).binary
+    await data.homes.async_load()
     for subentry in entry.subentries.values():
         if subentry.subentry_type == SUBENTRY_CAMERA:
             data.cameras[subentry.subentry_id] = CameraRuntime(
-                hass, entry, subentry, account, binary
+                hass, entry, subentry, account, binary, data.homes
             )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     for camera in data.cameras.values():
@@ -119,6 +123,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntr
         await data.relay.async_stop()  # no new mail while the outbox closes
     await asyncio.gather(*(camera.async_finish_alerts() for camera in data.cameras.values()))
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    await data.homes.async_flush()
     # A batch on the wire finishes and is recorded: cut off, it would be sent twice.
     await data.account.outbox.async_close(grace=data.account.settings.timeout + 5)
     return unloaded
@@ -127,6 +132,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntr
 async def async_remove_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry) -> None:
     """The account was deleted: delete its outbox too."""
     await OutboxFiles(hass, entry.entry_id).async_remove()
+    await HomePositions(hass, entry.entry_id).async_remove()
     await upload_storage(hass, entry.entry_id).async_remove()
     await async_remove_relay_files(hass, entry.entry_id)
 

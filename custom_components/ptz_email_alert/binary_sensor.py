@@ -188,3 +188,10 @@ class MovingBinarySensor(PtzEmailAlertCameraEntity, BinarySensorEntity):
     def is_on(self) -> bool:
         """True while a move settles."""
         return self.monitor.moving
+
+    @property
+    def extra_state_attributes(self) -> dict[str, bool] | None:
+        """PTZ: whether the camera looks where its zones, lines and areas were drawn."""
+        if self.monitor.home is None:
+            return None
+        return {"at_home_position": self.monitor.analyser.at_home_position}

@@ -1,4 +1,4 @@
-"""Buttons of the account: send a test email, send a heartbeat now."""
+"""Buttons of the account (send a test email, a heartbeat now) and of PTZ cameras (home)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import PtzEmailAlertAccountEntity
+from .camera_runtime import CameraRuntime
+from .entity import PtzEmailAlertAccountEntity, PtzEmailAlertCameraEntity, add_camera_entities
 from .runtime_data import PtzEmailAlertConfigEntry, PtzEmailAlertData
 
 PARALLEL_UPDATES = 1
@@ -45,8 +46,13 @@ async def async_setup_entry(
     entry: PtzEmailAlertConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the account's buttons."""
+    """Add the account's buttons, and "Set home position" of each PTZ camera."""
     async_add_entities(AccountButton(entry, description) for description in BUTTONS)
+    add_camera_entities(
+        entry,
+        async_add_entities,
+        lambda m: [SetHomePositionButton(entry, m)] if m.home is not None else [],
+    )
 
 
 class AccountButton(PtzEmailAlertAccountEntity, ButtonEntity):
@@ -64,3 +70,19 @@ class AccountButton(PtzEmailAlertAccountEntity, ButtonEntity):
     async def async_press(self) -> None:
         """Send (through the outbox: a failure is retried and reported by the sensors)."""
         await self.entity_description.press_fn(self.runtime)
+
+
+class SetHomePositionButton(PtzEmailAlertCameraEntity, ButtonEntity):
+    """Where the PTZ camera looks now becomes the position its zones and lines belong to."""
+
+    _attr_translation_key = "set_home_position"
+    _attr_entity_category = EntityCategory.CONFIG
+
+    def __init__(self, entry: PtzEmailAlertConfigEntry, monitor: CameraRuntime) -> None:
+        """The button of ``monitor`` (a camera with the ``ptz`` option)."""
+        super().__init__(entry, monitor, "set_home_position")
+
+    async def async_press(self) -> None:
+        """Taken from the next analysed frame, once the picture is at rest; kept on disk."""
+        if self.monitor.home is not None:
+            self.monitor.home.set_here()

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import ModuleType
 
-from homeassistant.components.camera import async_get_image, async_get_stream_source
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.core import (
     CALLBACK_TYPE,
@@ -22,7 +21,6 @@ from homeassistant.core import (
     HomeAssistant,
     callback,
 )
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.event import async_call_later, async_track_state_change_event
 from homeassistant.util import dt as dt_util
 
@@ -30,20 +28,20 @@ from .account import MailAccount
 from .alert_policy import Detection
 from .alerts import AlertRecord, Alerts
 from .arming import Arming
+from .camera_entity_source import async_entity_stream_url, async_poll_entity
 from .camera_settings import CameraSettings
 from .camera_triggers import trigger_event_type
 from .const import DETECTION_HOLD_SECONDS, DOMAIN, LOGGER
 from .detector_faults import DetectorFaults
 from .evidence import Evidence
+from .home_position import HomeKeeper, HomePositions
 from .ptz_watch import PtzWatch
 from .vision.analyser import Analyser, Finding
 from .vision.ffmpeg_source import FfmpegSource, SourceConfig
 from .vision.frames import GreyFrame, JpegFrame, JpegRing
-from .vision.jpeg import grey_from_jpeg
 from .vision.marking import Box, Marks, marks_near
 
 # Seconds between pictures when a camera entity has no stream.
-POLL_INTERVAL = 1.0
 BOX_HISTORY = 50  # analysed frames (10 s at 5 a second)
 BOX_MATCH_SECONDS = 0.5  # a box marks a picture taken this close to its frame
 
@@ -58,6 +56,7 @@ class CameraRuntime:
         subentry: ConfigSubentry,
         account: MailAccount,
         ffmpeg_binary: str,
+        homes: HomePositions,
     ) -> None:
         """Prepare; :meth:`async_start` starts the stream."""
         self.hass = hass
@@ -71,6 +70,11 @@ class CameraRuntime:
         self.jpeg_arrived = asyncio.Event()
         self.last_picture_at: datetime | None = None
         self.analyser = Analyser(self.settings.analyser_config())
+        self.home = (
+            HomeKeeper(homes, subentry.subentry_id, self.settings, self.analyser)
+            if self.settings.ptz
+            else None
+        )
         self.detections: list[str] = list(self.settings.detections)
         self._connected = False
         self.alerts = Alerts(
@@ -159,6 +163,8 @@ class CameraRuntime:
         """Open the stream and follow the external triggers."""
         self.alerts.arming.async_start()
         self._ptz.async_start()
+        if self.home is not None:
+            self.home.restore()
         if self.settings.external_triggers:
             self._unsubscribe.append(
                 async_track_state_change_event(
@@ -220,38 +226,16 @@ class CameraRuntime:
         await self.alerts.clips.async_stop()
 
     async def _async_stream_url(self) -> str | None:
-        if self.settings.stream_url:
+        if self.settings.stream_url or not self.settings.camera_entity:
             return self.settings.stream_url
-        if not self.settings.camera_entity:
-            return None
-        try:
-            return await async_get_stream_source(self.hass, self.settings.camera_entity)
-        except HomeAssistantError:
-            return None
+        return await async_entity_stream_url(self.hass, self.settings.camera_entity)
 
     async def _async_poll(self, entity_id: str) -> None:
-        """Fetch the camera entity's picture about once a second (no stream to decode)."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        while True:
-            try:
-                image = await async_get_image(self.hass, entity_id, timeout=10)
-            except HomeAssistantError:
-                if self._connected:
-                    self._on_connected(False)
-                await asyncio.sleep(POLL_INTERVAL)
-                continue
-            if not self._connected:
-                self._on_connected(True)
-            # Real time, as the stream's frames: the burst interval means seconds.
-            frame_time = loop.time() - started
-            self._on_jpeg(JpegFrame(frame_time, image.content))
-            pixels = await self.hass.async_add_executor_job(grey_from_jpeg, image.content)
-            if pixels is not None:
-                self._on_grey(GreyFrame(frame_time, pixels))
-            await asyncio.sleep(POLL_INTERVAL)
+        await async_poll_entity(
+            self.hass, entity_id, connected=lambda: self._connected,
+            on_connected=self._on_connected, on_jpeg=self._on_jpeg, on_grey=self._on_grey,
+        )  # fmt: skip
 
-    @callback
     def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
         """Call ``listener`` when anything visible changes."""
         self._listeners.append(listener)
@@ -286,6 +270,7 @@ class CameraRuntime:
         )
 
     async def _async_analyse(self, frame: GreyFrame) -> None:
+        was = (self.moving, self.analyser.at_home_position)
         try:
             findings = await self.hass.async_add_executor_job(
                 self.analyser.analyse, frame, self.ring.latest
@@ -295,6 +280,10 @@ class CameraRuntime:
         self._boxes.append((frame.time, tuple(self.analyser.last_boxes)))
         for problem in self.analyser.take_problems():
             self._faults.report(problem)
+        if self.home is not None:
+            self.home.after_frame()
+        if (self.moving, self.analyser.at_home_position) != was:
+            self._changed()  # the moving sensor: a move seen in the picture, home or not
         if self.moving:
             return  # a commanded move: what changed is the view, not the scene
         for finding in findings:

@@ -10,6 +10,7 @@ from homeassistant.config_entries import ConfigEntry
 from .account import MailAccount
 from .camera_runtime import CameraRuntime
 from .heartbeat import Heartbeat
+from .home_position import HomePositions
 from .relay import RelayRuntime
 from .upload import EvidenceUpload
 
@@ -20,6 +21,7 @@ class PtzEmailAlertData:
 
     account: MailAccount
     heartbeat: Heartbeat
+    homes: HomePositions  # PTZ cameras' home pictures, kept across restarts
     cameras: dict[str, CameraRuntime] = field(default_factory=dict)  # by subentry id
     opencv_loading: asyncio.Task[None] | None = None  # installing OpenCV, in the background
     relay: RelayRuntime | None = None  # the local relay, when the options enable it

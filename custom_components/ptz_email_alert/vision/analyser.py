@@ -161,6 +161,11 @@ class Analyser:
         home = self._home.home
         return None if home is None else home.picture.copy()
 
+    @property
+    def home_version(self) -> int:
+        """Grows each time the home position is set (learned, restored or requested)."""
+        return self._home.version
+
     def set_home_position(self, reference: NDArray[np.uint8] | None = None) -> None:
         """Make the current position (None) or a kept ``home_reference`` the home position.
 

@@ -122,6 +122,7 @@ class HomeWatch:
         """No home yet: the first learned position becomes it."""
         self.home: Position | None = None
         self.at_home = True
+        self.version = 0  # counts new home positions, for the caller to keep the latest
         self._request: NDArray[np.uint8] | None = None
         self._here_requested = False
 
@@ -140,10 +141,12 @@ class HomeWatch:
         """Whether this background shows home (None: the position is not learned yet)."""
         if self._request is not None:
             self.home, self._request = Position(self._request), None
+            self.version += 1
         if background is None:
             return self.at_home
         if self._here_requested or self.home is None or self.home.picture.shape != background.shape:
             # A kept picture of another frame size cannot be compared: here becomes home.
             self.home, self._here_requested = Position(background.copy()), False
+            self.version += 1
         self.at_home = self.home.matches(background)
         return self.at_home
