@@ -125,9 +125,13 @@ class Behaviour:
     auth_reply: str | None = None  # every AUTH fails with this reply
     mail_reply: str | None = None  # reply to MAIL FROM
     rcpt_reply: str | None = None  # reply to every RCPT TO
+    rcpt_refusals: dict[str, str] = field(default_factory=dict)  # address -> reply to its RCPT
     data_reply: str | None = None  # reply after the message body
     drop_in_data: bool = False  # hang up after "354", while the client sends the body
     offer_auth: bool = True  # advertise AUTH at all
+    # advertise PIPELINING (RFC 2920), as Gmail and Microsoft do; aiosmtpd reads commands one
+    # by one from its stream, so it takes pipelined commands either way
+    offer_pipelining: bool = True
     # DATA waits for this event before it answers (a server slow to take the body): the test
     # learns from ``TestSmtpServer.data_started`` that a message is in flight, then sets it.
     hold_data: asyncio.Event | None = None
@@ -159,6 +163,14 @@ class _Handler:
     def __init__(self, server: TestSmtpServer) -> None:
         self._server = server
 
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: Any
+    ) -> list[str]:
+        session.host_name = hostname
+        if self._server.behaviour.offer_pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return list(responses)
+
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
@@ -172,6 +184,8 @@ class _Handler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
         if reply := self._server.behaviour.rcpt_reply:
+            return reply
+        if reply := self._server.behaviour.rcpt_refusals.get(address):
             return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -218,6 +232,8 @@ class _MisbehavingSMTP(XOAuth2Mechanism, SMTP):
         await self.push(f"250-{self.hostname}")
         if self.require_starttls and not self._tls_protocol and self.tls_context:
             await self.push("250-STARTTLS")
+        if self._owner.behaviour.offer_pipelining:
+            await self.push("250-PIPELINING")
         await self.push("250 HELP")
 
     async def smtp_DATA(self, arg: str) -> None:

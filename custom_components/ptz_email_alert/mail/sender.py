@@ -11,16 +11,20 @@ from enum import StrEnum
 import functools
 import ssl
 import time
-from typing import Any
 
 import aiosmtplib
+from aiosmtplib.email import extract_recipients, extract_sender, flatten_message
 
 from .errors import FailureCause, SmtpError, classify
+from .smtp_client import (
+    GREETING_GRACE,
+    KnownAddresses,
+    LinkClient,
+    StallError,
+    cancel_and_wait,
+)
 
-# How long to wait for the server's greeting before suspecting an implicit-TLS port. A STARTTLS
-# client on port 465 would otherwise sit silent until the full timeout: both sides wait for the
-# other to speak first. The probe is harmless when the greeting is merely slow.
-GREETING_GRACE = 1.0
+__all__ = ["GREETING_GRACE", "KnownAddresses", "StallError"]
 
 
 class Encryption(StrEnum):
@@ -53,6 +57,8 @@ class SmtpSettings:
     local_hostname: str | None = None
     # OAuth2: log in with XOAUTH2 as ``username`` with tokens from here (no password).
     token_source: TokenSource | None = field(default=None, repr=False, compare=False)
+    # The addresses ``host`` last resolved to, used when resolution fails (kept by the owner).
+    known_addresses: KnownAddresses | None = field(default=None, repr=False, compare=False)
 
     @property
     def server(self) -> str:
@@ -85,6 +91,11 @@ class SendResult:
     response: str
     duration: float
     refused_recipients: dict[str, str] = field(default_factory=dict)
+    # TCP payload bytes sent for it (the connection's set-up counts with the first message of
+    # a connection); None where the system does not tell (not Linux).
+    wire_bytes: int | None = None
+    # The server's name did not resolve: the connection went to its last known address.
+    via_known_address: bool = False
 
 
 class SmtpSession:
@@ -95,7 +106,10 @@ class SmtpSession:
         self.settings = settings
         self._oauth = settings.token_source is not None
         self._refresh = False  # the next token must be a refreshed one
-        self._client = aiosmtplib.SMTP(
+        self._client = LinkClient(
+            known=settings.known_addresses,
+            probe=functools.partial(_speaks_implicit_tls, settings),
+            server=settings.server,
             hostname=settings.host,
             port=settings.port,
             username=settings.username or None,
@@ -138,27 +152,40 @@ class SmtpSession:
         return await self.settings.token_source(self._refresh)
 
     async def __aexit__(self, *exc_info: object) -> None:
-        """Say QUIT politely; a failure to do so does not matter any more."""
-        try:
-            async with asyncio.timeout(min(self.settings.timeout, 5.0)):
-                await self._client.quit()
-        except (aiosmtplib.SMTPException, OSError, TimeoutError):
-            pass
-        finally:
-            self._client.close()
+        """Say QUIT and hang up: its reply tells nothing we need, and waiting costs a turn."""
+        self._client.quit_now()
+
+    @property
+    def client(self) -> LinkClient:
+        """The connected client (for what the link tells: TLS version, bytes sent)."""
+        return self._client
 
     async def send(self, message: EmailMessage | RawMessage) -> SendResult:
         """Send one message on this connection."""
         started = time.monotonic()
+        client = self._client
         try:
+            await client.ehlo_or_helo_if_needed()
             if isinstance(message, RawMessage):
                 message_id = message.message_id
-                refused, response = await self._client.sendmail(
-                    message.sender, list(message.recipients), message.data
-                )
+                if client.pipelining:
+                    refused, response = await client.sendmail_pipelined(
+                        message.sender, message.recipients, message.data
+                    )
+                else:
+                    refused, response = await client.sendmail(
+                        message.sender, list(message.recipients), message.data
+                    )
             else:
                 message_id = str(message.get("Message-ID", ""))
-                refused, response = await self._client.send_message(message)
+                if client.pipelining:
+                    refused, response = await client.sendmail_pipelined(
+                        extract_sender(message) or "",
+                        extract_recipients(message),
+                        flatten_message(message, cte_type="7bit"),
+                    )
+                else:
+                    refused, response = await client.send_message(message)
         except (aiosmtplib.SMTPException, OSError, TimeoutError, ssl.SSLError) as err:
             raise classify(err, self.settings.server) from err
         return SendResult(
@@ -168,49 +195,18 @@ class SmtpSession:
             refused_recipients={
                 address: f"{reply.code} {reply.message}" for address, reply in refused.items()
             },
+            wire_bytes=client.bytes_since_last(),
+            via_known_address=client.used_known_address,
         )
 
     async def _connect(self) -> None:
-        # The connect runs as its own task (the implicit-TLS probe races it), so a cancellation
-        # or failure here must end it too: a task left behind would keep its socket open until
-        # its own timeout, and its exception would never be retrieved.
+        # The connect runs as its own task, so that a cancellation ends it where it stands and
+        # closes its socket (the client's own clean-up), probe included.
         connect = asyncio.ensure_future(self._client.connect())
-        probe: asyncio.Future[bool] | None = None
         try:
-            if self.settings.encryption is Encryption.SSL:
-                await connect
-                return
-            done, _ = await asyncio.wait({connect}, timeout=GREETING_GRACE)
-            if done:
-                connect.result()
-                return
-            probe = asyncio.ensure_future(_speaks_implicit_tls(self.settings))
-            await asyncio.wait({connect, probe}, return_when=asyncio.FIRST_COMPLETED)
-            if not connect.done() and await probe:
-                raise SmtpError(
-                    FailureCause.TLS_MODE_MISMATCH,
-                    "the server expects TLS from the first byte (implicit TLS, usually port "
-                    "465): choose SSL/TLS instead of STARTTLS",
-                    server=self.settings.server,
-                )
             await connect
         finally:
-            for task in (probe, connect):
-                if task is not None:
-                    await _cancel_and_wait(task)
-
-
-async def _cancel_and_wait(task: asyncio.Future[Any]) -> None:
-    """Cancel ``task`` if it still runs and wait until it has cleaned up.
-
-    Its own outcome no longer matters (the caller already has one), so it is retrieved here;
-    a cancellation of the caller while it waits still propagates.
-    """
-    if not task.done():
-        task.cancel()
-        await asyncio.wait({task})
-    if not task.cancelled():
-        task.exception()
+            await cancel_and_wait(connect)
 
 
 @functools.cache
