@@ -51,8 +51,8 @@ class Certificates:
         return ssl.create_default_context(cafile=str(self.ca_file))
 
 
-def make_certificates(folder: Path) -> Certificates:
-    """Create a CA and a server certificate signed by it."""
+def make_certificates(folder: Path, hostname: str = "localhost") -> Certificates:
+    """Create a CA and a server certificate signed by it, for ``hostname`` and 127.0.0.1."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "PTZ Email Alert test CA")])
@@ -85,7 +85,7 @@ def make_certificates(folder: Path) -> Certificates:
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -93,7 +93,7 @@ def make_certificates(folder: Path) -> Certificates:
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [x509.DNSName(hostname), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
             ),
             critical=False,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .account_reports import AccountReports
@@ -39,6 +40,7 @@ from .mail import (
     build_message,
     send_messages,
 )
+from .mail.smtp_client import KnownAddresses
 from .oauth import CONF_TOKEN, AccountTokens
 from .scheduling import call_later
 from .storage import OutboxFiles
@@ -67,7 +69,15 @@ class MailAccount:
         self.entry = entry
         # OAuth2 accounts log in with tokens refreshed from the entry's sign-in.
         self.tokens = AccountTokens(hass, entry) if CONF_TOKEN in entry.data else None
-        self.settings = smtp_settings(entry.data, self.tokens)
+        # The server's last resolved addresses, kept for when the carrier's DNS fails (in a
+        # store of their own: entry.data would reload the entry at every change).
+        self.known_addresses = KnownAddresses(changed=self._addresses_changed)
+        self._addresses_store = Store[dict[str, Any]](
+            hass, 1, f"{DOMAIN}.{entry.entry_id}.addresses"
+        )
+        self.settings = replace(
+            smtp_settings(entry.data, self.tokens), known_addresses=self.known_addresses
+        )
         self._loaded_as = reload_key(entry)
         self.files = OutboxFiles(hass, entry.entry_id)
         self._listeners: list[CALLBACK_TYPE] = []
@@ -131,7 +141,15 @@ class MailAccount:
 
     async def async_start(self) -> None:
         """Load the outbox (and send what a previous run left)."""
+        stored = await self._addresses_store.async_load()
+        if stored and stored.get("host") == self.settings.host:
+            self.known_addresses.addresses = tuple(stored.get("addresses", ()))
         await self.outbox.async_load()
+
+    @callback
+    def _addresses_changed(self, addresses: tuple[str, ...]) -> None:
+        data = {"host": self.settings.host, "addresses": list(addresses)}
+        self._addresses_store.async_delay_save(lambda: data, 1)
 
     @callback
     def async_stop(self) -> None:

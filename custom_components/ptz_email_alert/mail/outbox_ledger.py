@@ -39,10 +39,13 @@ class DeliveryLedger:
         self.last_success = now
         self.last_attempt_failed = False
         self.last_error = None
+        response = result.response
+        if result.via_known_address:  # counted in the log: DNS failed, the last address served
+            response = f"{response} (name did not resolve: sent to its last known address)"
         self.log.append(
             DeliveryAttempt(
                 now, self.server, item.item_id, item.message_id, item.subject,
-                item.attempts, ErrorKind.NONE, None, result.response, result.duration,
+                item.attempts, ErrorKind.NONE, None, response, result.duration,
             )
         )  # fmt: skip
 

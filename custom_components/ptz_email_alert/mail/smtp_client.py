@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import contextlib
 from dataclasses import dataclass, field
 import ipaddress
+import logging
 import socket
 import ssl
 import struct
@@ -39,6 +40,8 @@ from aiosmtplib.protocol import (
 from aiosmtplib.response import SMTPResponse
 
 from .errors import FailureCause, SmtpError
+
+_LOGGER = logging.getLogger(__name__)
 
 # How long to wait for the server's greeting, once TCP is connected, before suspecting an
 # implicit-TLS port: a STARTTLS client on port 465 would otherwise sit silent until the full
@@ -62,6 +65,7 @@ class KnownAddresses:
     addresses: tuple[str, ...] = ()
     changed: Callable[[tuple[str, ...]], None] | None = field(default=None, repr=False)
     used: int = 0
+    warned: bool = False  # logged once per outage, not at every connection
 
 
 class StallError(SmtpError):
@@ -185,14 +189,26 @@ class LinkClient(aiosmtplib.SMTP):
             infos = await asyncio.get_running_loop().getaddrinfo(
                 host, port, type=socket.SOCK_STREAM
             )
-        except socket.gaierror:
-            if self._known is None or not self._known.addresses:
+        except socket.gaierror as err:
+            known = self._known
+            if known is None or not known.addresses:
                 raise
-            self._known.used += 1
+            known.used += 1
             self.used_known_address = True
-            return list(self._known.addresses)
+            if not known.warned:
+                known.warned = True
+                _LOGGER.warning(
+                    "%s does not resolve (%s); connecting to its last known address %s, with "
+                    "TLS still checked against the name",
+                    host,
+                    err.strerror or err,
+                    ", ".join(known.addresses),
+                )
+            return list(known.addresses)
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         known = self._known
+        if known is not None:
+            known.warned = False
         if known is not None and tuple(addresses) != known.addresses:
             known.addresses = tuple(addresses)
             if known.changed is not None:
