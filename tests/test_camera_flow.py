@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+import re
 from typing import Any
 
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+import voluptuous as vol
+import voluptuous_serialize
 
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import config_validation as cv
 
 from .camera_http import CameraHttp
 from .onnx_model import make_model
 from .scenes import STILL_TEXTURE, encode, scene
+
+TRANSLATIONS = (
+    Path(__file__).parent.parent / "custom_components/ptz_email_alert/translations/en.json"
+)
+
+
+def translations() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(TRANSLATIONS.read_text(encoding="utf-8"))
+    return loaded
+
+
+def serialize(schema: vol.Schema) -> list[dict[str, Any]]:
+    """The form as the frontend gets it."""
+    fields: list[dict[str, Any]] = voluptuous_serialize.convert(
+        schema, custom_serializer=cv.custom_serializer
+    )
+    return fields
 
 
 @pytest.fixture
@@ -140,3 +162,57 @@ async def test_add_and_change_a_camera(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert setup_entry.subentries[subentry.subentry_id].title == "North Fence East"
+
+
+OUT_OF_RANGE = [
+    ("burst_count", 0),
+    ("burst_count", 6),
+    ("sensitivity", 11),
+    ("burst_interval", 0.1),
+    ("max_email_kb", 10),
+    ("cooldown", -1),
+    ("offline_after", 5),
+    ("clip_before", 0),
+    ("clip_after", 61),
+    ("retention_days", 0),
+    ("retention_mb", 5),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), OUT_OF_RANGE)
+async def test_a_number_out_of_range_is_a_translated_error_at_its_field(
+    hass: HomeAssistant, setup_entry: MockConfigEntry, field: str, value: float
+) -> None:
+    result = await _start(hass, setup_entry)
+    form = {**BASE, "camera_entity": "camera.missing", field: value}
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], form)
+    # A form again, not a refused request: the error sits next to the field.
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"][field] == f"{field}_out_of_range"
+    errors = translations()["config_subentries"]["camera"]["error"]
+    assert errors[f"{field}_out_of_range"]
+
+
+async def test_the_form_keeps_the_bounds_and_orders_detection_before_evidence(
+    hass: HomeAssistant, setup_entry: MockConfigEntry
+) -> None:
+    result = await _start(hass, setup_entry)
+    fields = serialize(result["data_schema"])
+    bounds = {
+        field["name"]: (field["selector"]["number"]["min"], field["selector"]["number"]["max"])
+        for field in fields
+        if "number" in field.get("selector", {})
+    }
+    assert bounds["burst_count"] == (1, 5)
+    assert bounds["sensitivity"] == (1, 10)
+    assert {field for field, _ in OUT_OF_RANGE} == set(bounds)
+    names = [field["name"] for field in fields]
+    for early in ("detections", "zones", "lines", "ignore_areas", "model_path"):
+        for late in ("burst_count", "clip", "retention_days", "retention_mb"):
+            assert names.index(early) < names.index(late), (early, late)
+    # Example URLs are code, not mailto links (user:pass@host reads as an address).
+    step = translations()["config_subentries"]["camera"]["step"]["user"]["data_description"]
+    assert "`rtsp://user:pass@192.168.1.20:554/stream2`" in step["stream_url"]
+    for text in step.values():
+        for word in re.findall(r"\w@\w", re.sub(r"`[^`]*`", "", text)):
+            pytest.fail(f"address-like text outside backticks: {word}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +30,12 @@ from homeassistant.data_entry_flow import FlowResultType
 
 from .conftest import RECIPIENTS, SENDER, entry_data
 from .smtp_server import PASSWORD, USERNAME, ServerFactory, TestSmtpServer, refused_port
+
+EN = json.loads(
+    (
+        Path(__file__).parent.parent / "custom_components/ptz_email_alert/translations/en.json"
+    ).read_text(encoding="utf-8")
+)
 
 
 def _form_input(server: TestSmtpServer, **overrides: Any) -> dict[str, Any]:
@@ -382,3 +390,19 @@ async def test_options_flow(hass: HomeAssistant, setup_entry: MockConfigEntry) -
     result = await hass.config_entries.options.async_init(setup_entry.entry_id)
     assert _suggested(result, "retry_delays") == "0, 5, 60"
     assert _suggested(result, "fallback_notify") == "notify.camera_example_com_email"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("outbox_max_age", 0), ("outbox_max_age", 169), ("heartbeat_grace", 0)],
+)
+async def test_options_number_out_of_range_is_a_translated_error(
+    hass: HomeAssistant, setup_entry: MockConfigEntry, field: str, value: int
+) -> None:
+    result = await hass.config_entries.options.async_init(setup_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**OPTIONS, field: value}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {field: f"{field}_out_of_range"}
+    assert EN["options"]["error"][f"{field}_out_of_range"]

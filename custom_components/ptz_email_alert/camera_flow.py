@@ -16,8 +16,6 @@ from homeassistant.helpers.selector import (
     BooleanSelector,
     EntitySelector,
     EntitySelectorConfig,
-    NumberSelector,
-    NumberSelectorConfig,
     NumberSelectorMode,
     SelectSelector,
     SelectSelectorConfig,
@@ -73,6 +71,7 @@ from .const import (
     LOGGER,
     SNAPSHOT_SIZES,
 )
+from .form_numbers import checked_number, range_errors
 from .mail.alert import DEFAULT_SUBJECT_TEMPLATE
 from .snapshot import SnapshotError, async_fetch_snapshot, redact_url
 from .vision.layout import LayoutError, parse_areas, parse_lines, parse_zones
@@ -94,18 +93,18 @@ ARMING_DOMAINS = [
 
 
 def _schema() -> vol.Schema:
-    def number(low: float, high: float, step: float = 1, unit: str = "") -> NumberSelector:
-        config = NumberSelectorConfig(min=low, max=high, step=step, mode=NumberSelectorMode.BOX)
-        if unit:
-            config["unit_of_measurement"] = unit
-        return NumberSelector(config)
+    """The camera form: source, what to detect and where, the email, then evidence.
 
+    Flat keys (automations and tests post them), in the order a user fills them in.
+    """
+    number = checked_number
     return vol.Schema(
         {
             vol.Required(CONF_NAME): TextSelector(),
             vol.Optional(CONF_CAMERA_ENTITY): EntitySelector(EntitySelectorConfig(domain="camera")),
             vol.Optional(CONF_STREAM_URL): TextSelector(),
             vol.Optional(CONF_SNAPSHOT_URL): TextSelector(),
+            # What to detect, and where
             vol.Required(CONF_DETECTIONS, default=["motion"]): SelectSelector(
                 SelectSelectorConfig(
                     options=DETECTION_TYPES,
@@ -114,9 +113,20 @@ def _schema() -> vol.Schema:
                     translation_key=CONF_DETECTIONS,
                 )
             ),
-            vol.Required(CONF_SENSITIVITY, default=DEFAULT_SENSITIVITY): NumberSelector(
-                NumberSelectorConfig(min=1, max=10, step=1, mode=NumberSelectorMode.SLIDER)
+            vol.Required(CONF_SENSITIVITY, default=DEFAULT_SENSITIVITY): number(
+                1, 10, mode=NumberSelectorMode.SLIDER
             ),
+            vol.Optional(CONF_ZONES): TextSelector(TextSelectorConfig(multiline=True)),
+            vol.Optional(CONF_LINES): TextSelector(TextSelectorConfig(multiline=True)),
+            vol.Optional(CONF_IGNORE_AREAS): TextSelector(TextSelectorConfig(multiline=True)),
+            vol.Required(CONF_DRAW_LAYOUT, default=False): BooleanSelector(),
+            vol.Optional(CONF_MODEL_PATH): TextSelector(),
+            vol.Optional(CONF_EXTERNAL_TRIGGERS): EntitySelector(
+                EntitySelectorConfig(domain=["binary_sensor", "event"], multiple=True)
+            ),
+            vol.Required(CONF_PTZ, default=False): BooleanSelector(),
+            vol.Optional(CONF_PTZ_ENTITY): EntitySelector(EntitySelectorConfig()),
+            # The email
             vol.Optional(CONF_BURST_COUNT): number(1, 5),
             vol.Required(CONF_BURST_INTERVAL, default=DEFAULT_BURST_INTERVAL): number(
                 0.2, 10, 0.1, "s"
@@ -133,39 +143,30 @@ def _schema() -> vol.Schema:
                 50, 25000, 10, "KB"
             ),
             vol.Required(CONF_SUBJECT_TEMPLATE, default=DEFAULT_SUBJECT_TEMPLATE): TextSelector(),
+            vol.Optional(CONF_CAMERA_RECIPIENTS): TextSelector(
+                TextSelectorConfig(type=TextSelectorType.EMAIL, multiple=True)
+            ),
+            vol.Required(CONF_MARK_OBJECTS, default=True): BooleanSelector(),
+            vol.Required(CONF_ANIMATED_PREVIEW, default=False): BooleanSelector(),
             vol.Required(CONF_COOLDOWN, default=DEFAULT_COOLDOWN): number(0, 3600, 1, "s"),
+            vol.Optional(CONF_ARMED_BY): EntitySelector(
+                EntitySelectorConfig(domain=ARMING_DOMAINS)
+            ),
+            vol.Optional(CONF_ARMED_STATES): TextSelector(TextSelectorConfig(multiple=True)),
             vol.Required(CONF_OFFLINE_AFTER, default=DEFAULT_OFFLINE_AFTER): number(
                 10, 86400, 1, "s"
             ),
+            # Evidence: clips and the pictures kept
+            vol.Required(CONF_CLIP, default=True): BooleanSelector(),
+            vol.Required(CONF_CLIP_BEFORE, default=DEFAULT_CLIP_BEFORE): number(1, 30, 1, "s"),
+            vol.Required(CONF_CLIP_AFTER, default=DEFAULT_CLIP_AFTER): number(1, 60, 1, "s"),
+            vol.Required(CONF_CLIP_ATTACH, default=False): BooleanSelector(),
             vol.Required(CONF_RETENTION_DAYS, default=DEFAULT_RETENTION_DAYS): number(
                 1, 3650, 1, "d"
             ),
             vol.Required(CONF_RETENTION_MB, default=DEFAULT_RETENTION_MB): number(
                 10, 1000000, 10, "MB"
             ),
-            vol.Optional(CONF_MODEL_PATH): TextSelector(),
-            vol.Optional(CONF_ZONES): TextSelector(TextSelectorConfig(multiline=True)),
-            vol.Optional(CONF_LINES): TextSelector(TextSelectorConfig(multiline=True)),
-            vol.Optional(CONF_IGNORE_AREAS): TextSelector(TextSelectorConfig(multiline=True)),
-            vol.Required(CONF_DRAW_LAYOUT, default=False): BooleanSelector(),
-            vol.Optional(CONF_EXTERNAL_TRIGGERS): EntitySelector(
-                EntitySelectorConfig(domain=["binary_sensor", "event"], multiple=True)
-            ),
-            vol.Optional(CONF_CAMERA_RECIPIENTS): TextSelector(
-                TextSelectorConfig(type=TextSelectorType.EMAIL, multiple=True)
-            ),
-            vol.Optional(CONF_ARMED_BY): EntitySelector(
-                EntitySelectorConfig(domain=ARMING_DOMAINS)
-            ),
-            vol.Optional(CONF_ARMED_STATES): TextSelector(TextSelectorConfig(multiple=True)),
-            vol.Required(CONF_PTZ, default=False): BooleanSelector(),
-            vol.Optional(CONF_PTZ_ENTITY): EntitySelector(EntitySelectorConfig()),
-            vol.Required(CONF_MARK_OBJECTS, default=True): BooleanSelector(),
-            vol.Required(CONF_ANIMATED_PREVIEW, default=False): BooleanSelector(),
-            vol.Required(CONF_CLIP, default=True): BooleanSelector(),
-            vol.Required(CONF_CLIP_BEFORE, default=DEFAULT_CLIP_BEFORE): number(1, 30, 1, "s"),
-            vol.Required(CONF_CLIP_AFTER, default=DEFAULT_CLIP_AFTER): number(1, 60, 1, "s"),
-            vol.Required(CONF_CLIP_ATTACH, default=False): BooleanSelector(),
         }
     )
 
@@ -238,7 +239,7 @@ class CameraSubentryFlow(ConfigSubentryFlow):
         )
 
     async def _async_validate(self, data: dict[str, Any]) -> dict[str, str]:
-        errors: dict[str, str] = {}
+        errors = range_errors(_schema(), data)
         try:
             parse_zones(str(data.get(CONF_ZONES, "")))
         except LayoutError:

@@ -8,9 +8,6 @@ import voluptuous as vol
 
 from homeassistant.config_entries import ConfigFlowResult, OptionsFlow
 from homeassistant.helpers.selector import (
-    NumberSelector,
-    NumberSelectorConfig,
-    NumberSelectorMode,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
@@ -36,6 +33,7 @@ from .const import (
     HEARTBEAT_DAILY,
     HEARTBEAT_OFF,
 )
+from .form_numbers import checked_number, range_errors
 from .mail import InvalidAddressError, normalize_addresses
 from .relay_flow import (
     RELAY_KEYS,
@@ -76,11 +74,7 @@ def _options_schema() -> vol.Schema:
         {
             vol.Required(CONF_RECIPIENTS): EMAILS,
             vol.Required(CONF_RETRY_DELAYS): TextSelector(),
-            vol.Required(CONF_OUTBOX_MAX_AGE): NumberSelector(
-                NumberSelectorConfig(
-                    min=1, max=168, unit_of_measurement="h", mode=NumberSelectorMode.BOX
-                )
-            ),
+            vol.Required(CONF_OUTBOX_MAX_AGE): checked_number(1, 168, unit="h"),
             vol.Required(CONF_HEARTBEAT_INTERVAL): SelectSelector(
                 SelectSelectorConfig(
                     options=HEARTBEAT_CHOICES,
@@ -89,11 +83,7 @@ def _options_schema() -> vol.Schema:
                 )
             ),
             vol.Optional(CONF_HEARTBEAT_TIME): TimeSelector(),
-            vol.Required(CONF_HEARTBEAT_GRACE): NumberSelector(
-                NumberSelectorConfig(
-                    min=1, max=720, unit_of_measurement="min", mode=NumberSelectorMode.BOX
-                )
-            ),
+            vol.Required(CONF_HEARTBEAT_GRACE): checked_number(1, 720, unit="min"),
             # Text, not an entity picker: a legacy notify service (notify.mobile_app_x) is allowed.
             vol.Optional(CONF_FALLBACK_NOTIFY): TextSelector(),
             **relay_section(),
@@ -109,6 +99,7 @@ class PtzEmailAlertOptionsFlow(UploadOptionsStep, OptionsFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             recipients, errors = validate_recipients(user_input[CONF_RECIPIENTS])
+            errors.update(range_errors(_options_schema(), user_input))
             delays = _parse_retry_delays(str(user_input[CONF_RETRY_DELAYS]))
             if delays is None:
                 errors[CONF_RETRY_DELAYS] = "invalid_retry_delays"
