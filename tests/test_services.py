@@ -1,22 +1,29 @@
-"""The send_email action: HTML, recipients, attachments from files, media and cameras."""
+"""The actions: send_email (HTML, recipients, attachments), and the trigger picker."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
-from custom_components.ptz_email_alert.const import DOMAIN
+from custom_components.ptz_email_alert.const import CONF_RECIPIENTS, DOMAIN, EVENT_ALERT
+from custom_components.ptz_email_alert.services import TRIGGER_EVENT_TYPES
 from homeassistant.components.camera import Camera
+from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import entity_registry as er, selector
 from homeassistant.helpers.entity_component import EntityComponent
+from homeassistant.helpers.service import async_get_all_descriptions
 from homeassistant.setup import async_setup_component
 
-from .conftest import RECIPIENTS, entry_data
+from .conftest import RECIPIENTS, SENDER, entry_data
+from .scenes import STILL_TEXTURE, encode, scene
 from .smtp_server import TestSmtpServer
 
+EN_JSON = Path(__file__).parent.parent / "custom_components/ptz_email_alert/translations/en.json"
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8 + b"\xff\xd9"
 
 
@@ -155,3 +162,66 @@ async def test_account_selection(
     with pytest.raises(ServiceValidationError) as err:
         await _send(hass)
     assert err.value.translation_key == "account_required"
+
+
+def _picked_by(entity_filter: list[dict[str, str]], entry: er.RegistryEntry) -> bool:
+    """What the frontend's entity picker does with a selector's filter."""
+    return any(
+        entry.platform == rule.get("integration", entry.platform)
+        and entry.domain == rule.get("domain", entry.domain)
+        for rule in entity_filter
+    )
+
+
+async def test_trigger_picker_offers_only_cameras_with_translated_event_types(
+    hass: HomeAssistant, mail_server: TestSmtpServer, tmp_path: Path
+) -> None:
+    hass.config.media_dirs = {"local": str(tmp_path / "media")}
+    video = await encode(scene(2, lambda t: STILL_TEXTURE), tmp_path / "still.mp4")
+    config_entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=SENDER,
+        data=entry_data(mail_server),
+        options={CONF_RECIPIENTS: RECIPIENTS},
+        subentries_data=[
+            ConfigSubentryData(
+                data={"name": "Gate", "stream_url": str(video), "detections": ["motion"]},
+                subentry_type="camera",
+                title="Gate",
+                unique_id=None,
+            )
+        ],
+    )
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    descriptions = await async_get_all_descriptions(hass)
+    en = json.loads(EN_JSON.read_text(encoding="utf-8"))
+    for action in ("trigger", "snooze"):
+        fields = descriptions[DOMAIN][action]["fields"]
+        picker = fields["entity_id"]["selector"]
+        selector.validate_selector(picker)
+        registry = er.async_get(hass)
+        ours = er.async_entries_for_config_entry(registry, config_entry.entry_id)
+        offered = {e.entity_id for e in ours if _picked_by(picker["entity"]["filter"], e)}
+        # Not the account's entities (Delivery problem, Email, ...): the camera alone.
+        assert offered == {"camera.gate_live"}, action
+        assert len(ours) > 5
+    event_type = descriptions[DOMAIN]["trigger"]["fields"]["event_type"]["selector"]
+    selector.validate_selector(event_type)
+    assert event_type["select"]["options"] == TRIGGER_EVENT_TYPES
+    key = event_type["select"]["translation_key"]
+    assert set(en["selector"][key]["options"]) == set(TRIGGER_EVENT_TYPES)
+
+    # Any entity of the camera's device still works from a script.
+    (monitor,) = config_entry.runtime_data.cameras.values()
+    alerts = async_capture_events(hass, EVENT_ALERT)
+    await hass.services.async_call(
+        DOMAIN,
+        "trigger",
+        {"entity_id": "binary_sensor.gate_motion", "event_type": "line_crossing"},
+        blocking=True,
+    )
+    assert alerts[-1].data["event_type"] == "line_crossing"
+    assert monitor is not None

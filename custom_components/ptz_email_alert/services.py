@@ -1,4 +1,4 @@
-"""Actions: ``ptz_email_alert.send_email``."""
+"""Actions: ``send_email``, ``trigger`` (a camera's burst now) and ``snooze``."""
 
 from __future__ import annotations
 
@@ -52,21 +52,23 @@ SEND_EMAIL_SCHEMA = vol.Schema(
 )
 
 
+# The event types the trigger action offers (services.yaml lists the same, translated in the
+# `event_type` selector of translations/en.json).
+TRIGGER_EVENT_TYPES = [
+    "motion",
+    "person",
+    "vehicle",
+    "line_crossing",
+    "region_intrusion",
+    "tamper",
+    "external",
+]
+
 TRIGGER_SCHEMA = vol.Schema(
     {
         vol.Required("entity_id"): cv.entity_ids,
         vol.Optional(ATTR_RECIPIENTS): vol.All(cv.ensure_list, [cv.string]),
-        vol.Optional(ATTR_EVENT_TYPE, default="external"): vol.In(
-            [
-                "motion",
-                "person",
-                "vehicle",
-                "line_crossing",
-                "region_intrusion",
-                "tamper",
-                "external",
-            ]
-        ),
+        vol.Optional(ATTR_EVENT_TYPE, default="external"): vol.In(TRIGGER_EVENT_TYPES),
     }
 )
 
