@@ -25,6 +25,7 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 import random
+import socket
 
 HEADER_BYTES = 40  # IPv4 + TCP without options, per piece
 
@@ -118,6 +119,11 @@ class _Pipe:
         self.ready = asyncio.Event()  # the far side is connected
         self.task = asyncio.ensure_future(self._deliver())
 
+    @property
+    def stalled(self) -> bool:
+        """Past the stall point: the sender's further bytes go nowhere."""
+        return self._stall_after is not None and self._fed >= self._stall_after
+
     def feed(self, data: bytes) -> None:
         """Take bytes from the sender; what falls past the stall point is lost."""
         if self._stall_after is not None:
@@ -184,6 +190,10 @@ class _Side(asyncio.Protocol):
                 self.count.round_trips += 1
                 self.count.client_spoke_last = False
         self.pipe.feed(data)
+        if self.pipe.stalled and self.transport is not None:
+            # Stop reading, so that the sender's kernel is left holding unacknowledged bytes,
+            # as on a path that loses every full-size packet.
+            self.transport.pause_reading()
 
     def eof_received(self) -> bool:
         self.pipe.finish()
@@ -225,7 +235,12 @@ class Link:
 
     async def start(self) -> None:
         """Listen on a free loopback port."""
-        self._server = await asyncio.get_running_loop().create_server(self._accept, self.host, 0)
+        sock = socket.socket()
+        if self.stall_up_after is not None:
+            # A small receive window: a stalled upload backs up into the client's kernel.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        sock.bind((self.host, 0))
+        self._server = await asyncio.get_running_loop().create_server(self._accept, sock=sock)
         self.port = self._server.sockets[0].getsockname()[1]
 
     def _accept(self) -> _Side:

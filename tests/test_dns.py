@@ -24,7 +24,7 @@ from custom_components.ptz_email_alert.mail import (
     SmtpSettings,
     send_messages,
 )
-from custom_components.ptz_email_alert.mail.smtp_client import KnownAddresses
+from custom_components.ptz_email_alert.mail.link_watch import KnownAddresses
 from homeassistant.core import HomeAssistant
 
 from .conftest import RECIPIENTS, SENDER, entry_data

@@ -40,7 +40,7 @@ from .mail import (
     build_message,
     send_messages,
 )
-from .mail.smtp_client import KnownAddresses
+from .mail.link_watch import KnownAddresses
 from .oauth import CONF_TOKEN, AccountTokens
 from .scheduling import call_later
 from .storage import OutboxFiles

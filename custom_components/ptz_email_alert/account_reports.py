@@ -24,6 +24,7 @@ from .const import (
     MICROSOFT_SMTP_AUTH_URL,
 )
 from .mail import AUTH_CAUSES, DropReason, FailureCause, OutboxItem, SendResult, SmtpError
+from .mail.link_watch import MtuWatch
 
 # Login failures with a repair issue of their own name (the rest: "login_refused").
 _OWN_ISSUE = frozenset(
@@ -75,10 +76,15 @@ class AccountReports:
         self._delivered_listeners = delivered
         self._unreachable_logged = False
         self.bytes_sent = 0  # of emails the server accepted since start
+        self.wire_bytes_sent = 0  # the same on the wire: TCP payload, TLS and SMTP included
+        self.mtu = MtuWatch()
 
     def on_delivered(self, item: OutboxItem, result: SendResult) -> None:
         """Fire the delivered event and tell the listeners (the heartbeat is one)."""
         self.bytes_sent += item.size
+        self.wire_bytes_sent += result.wire_bytes if result.wire_bytes is not None else item.size
+        if self.mtu.delivered(item.size):
+            ir.async_delete_issue(self.hass, DOMAIN, self._mtu_issue_id)
         if self._unreachable_logged:
             self._unreachable_logged = False
             LOGGER.info("%s accepts mail again", self.server)
@@ -120,6 +126,20 @@ class AccountReports:
             error.detail,
             "; mail waits in the outbox and is retried" if unreachable else "",
         )
+        if self.mtu.failed(error, item.size):
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self._mtu_issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="mtu_suspected",
+                translation_placeholders={
+                    "title": self.entry.title,
+                    "server": self.server,
+                    "size": f"{item.size / 1024:.0f}",
+                },
+            )
         if error.cause in AUTH_CAUSES:
             self.entry.async_start_reauth(self.hass)
             ir.async_create_issue(
@@ -214,6 +234,10 @@ class AccountReports:
     @property
     def _login_issue_id(self) -> str:
         return f"login_{self.entry.entry_id}"
+
+    @property
+    def _mtu_issue_id(self) -> str:
+        return f"mtu_suspected_{self.entry.entry_id}"
 
     async def async_fallback(self, title: str, message: str) -> None:
         """Tell the user another way (a phone push) when mail cannot."""

@@ -202,8 +202,10 @@ class SnoozedUntilSensor(PtzEmailAlertCameraEntity, RestoreSensor):
 class DataSentSensor(PtzEmailAlertAccountEntity, RestoreSensor):
     """Bytes this account sent: emails the server accepted plus uploaded alert files.
 
-    For 4G sites, where data is paid by the megabyte. Email bytes count from the last known
-    total (restored after a restart); upload bytes are kept by the upload queue itself.
+    For 4G sites, where data is paid by the megabyte: email bytes are counted on the wire (TCP
+    payload: TLS, SMTP commands and all, where the system tells it), with the messages' own
+    size beside them. They count from the last known totals (restored after a restart);
+    upload bytes are kept by the upload queue itself.
     """
 
     _attr_translation_key = "data_sent"
@@ -218,6 +220,7 @@ class DataSentSensor(PtzEmailAlertAccountEntity, RestoreSensor):
         super().__init__(entry, "data_sent")
         self._upload = entry.runtime_data.upload
         self._email_base = 0
+        self._wire_base = 0
 
     async def async_added_to_hass(self) -> None:
         """Continue from the email total before the restart; follow uploads too."""
@@ -225,6 +228,8 @@ class DataSentSensor(PtzEmailAlertAccountEntity, RestoreSensor):
         if (last := await self.async_get_last_state()) is not None:
             base = last.attributes.get("email_bytes")
             self._email_base = base if isinstance(base, int) else 0
+            wire = last.attributes.get("email_wire_bytes")
+            self._wire_base = wire if isinstance(wire, int) else self._email_base
         if self._upload is not None:
             self.async_on_remove(self._upload.async_add_listener(self.async_write_ha_state))
 
@@ -233,13 +238,21 @@ class DataSentSensor(PtzEmailAlertAccountEntity, RestoreSensor):
         return self._email_base + self.account.reports.bytes_sent
 
     @property
+    def _wire_bytes(self) -> int:
+        return self._wire_base + self.account.reports.wire_bytes_sent
+
+    @property
     def native_value(self) -> int:
-        """Email and upload bytes together."""
+        """Email bytes on the wire and upload bytes together."""
         upload = self._upload.queue.bytes_sent if self._upload is not None else 0
-        return self._email_bytes + upload
+        return self._wire_bytes + upload
 
     @property
     def extra_state_attributes(self) -> dict[str, int]:
         """The two parts."""
         upload = self._upload.queue.bytes_sent if self._upload is not None else 0
-        return {"email_bytes": self._email_bytes, "upload_bytes": upload}
+        return {
+            "email_bytes": self._email_bytes,
+            "email_wire_bytes": self._wire_bytes,
+            "upload_bytes": upload,
+        }

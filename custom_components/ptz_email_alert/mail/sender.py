@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from enum import StrEnum
 import functools
@@ -16,13 +16,8 @@ import aiosmtplib
 from aiosmtplib.email import extract_recipients, extract_sender, flatten_message
 
 from .errors import FailureCause, SmtpError, classify
-from .smtp_client import (
-    GREETING_GRACE,
-    KnownAddresses,
-    LinkClient,
-    StallError,
-    cancel_and_wait,
-)
+from .link_watch import KnownAddresses, StallError
+from .smtp_client import GREETING_GRACE, LinkClient, cancel_and_wait
 
 __all__ = ["GREETING_GRACE", "KnownAddresses", "StallError"]
 
@@ -106,6 +101,7 @@ class SmtpSession:
         self.settings = settings
         self._oauth = settings.token_source is not None
         self._refresh = False  # the next token must be a refreshed one
+        self.tail_bytes = 0  # sent after the last message: QUIT and the TLS close
         self._client = LinkClient(
             known=settings.known_addresses,
             probe=functools.partial(_speaks_implicit_tls, settings),
@@ -153,7 +149,7 @@ class SmtpSession:
 
     async def __aexit__(self, *exc_info: object) -> None:
         """Say QUIT and hang up: its reply tells nothing we need, and waiting costs a turn."""
-        self._client.quit_now()
+        self.tail_bytes = self._client.quit_now()
 
     @property
     def client(self) -> LinkClient:
@@ -263,6 +259,14 @@ async def send_messages(
                         break
     except SmtpError as err:
         outcomes.append(err)
+    else:
+        # The connection's last bytes are the last delivered message's (for data counters).
+        last = next((i for i in reversed(range(len(outcomes))) if _counted(outcomes[i])), None)
+        if last is not None and session.tail_bytes:
+            result = outcomes[last]
+            assert isinstance(result, SendResult)
+            assert result.wire_bytes is not None
+            outcomes[last] = replace(result, wire_bytes=result.wire_bytes + session.tail_bytes)
     last_error = next((o for o in reversed(outcomes) if isinstance(o, SmtpError)), None)
     while len(outcomes) < len(messages):
         assert last_error is not None
@@ -276,6 +280,10 @@ async def send_message(settings: SmtpSettings, message: EmailMessage | RawMessag
     if isinstance(outcome, SmtpError):
         raise outcome
     return outcome
+
+
+def _counted(outcome: SendResult | SmtpError) -> bool:
+    return isinstance(outcome, SendResult) and outcome.wire_bytes is not None
 
 
 _CONNECTION_LOST = frozenset(

@@ -21,12 +21,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 import contextlib
-from dataclasses import dataclass, field
 import ipaddress
 import logging
 import socket
 import ssl
-import struct
 from typing import Any
 
 import aiosmtplib
@@ -40,6 +38,8 @@ from aiosmtplib.protocol import (
 from aiosmtplib.response import SMTPResponse
 
 from .errors import FailureCause, SmtpError
+from .link_watch import KnownAddresses, StallError
+from .tcp_info import tcp_counters
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -48,38 +48,6 @@ _LOGGER = logging.getLogger(__name__)
 # timeout, both sides waiting for the other to speak first. The greeting needs one round trip
 # after the connect, so even 400 ms links stay well inside this.
 GREETING_GRACE = 1.0
-
-# struct tcp_info (linux/tcp.h): tcpi_bytes_acked at 120, tcpi_bytes_sent (4.19+) at 200.
-_TCP_INFO_SIZE = 232
-_U64 = struct.Struct("=Q")
-
-
-@dataclass(slots=True)
-class KnownAddresses:
-    """The addresses the server's name last resolved to, kept for when DNS fails.
-
-    ``changed`` is called with the new addresses whenever a resolution gives others (the owner
-    stores them); ``used`` counts the connections made to them because resolution failed.
-    """
-
-    addresses: tuple[str, ...] = ()
-    changed: Callable[[tuple[str, ...]], None] | None = field(default=None, repr=False)
-    used: int = 0
-    warned: bool = False  # logged once per outage, not at every connection
-
-
-class StallError(SmtpError):
-    """A timeout while bytes should have been flowing.
-
-    In the TLS handshake after the server spoke, or while the message body went out. An MTU
-    too large for the path looks like this (small packets pass, full-size ones are lost); a
-    silent server does not.
-    """
-
-    def __init__(self, phase: str, detail: str, *, server: str = "") -> None:
-        """``phase``: ``"tls"`` or ``"data"``."""
-        super().__init__(FailureCause.TIMEOUT, detail, server=server)
-        self.phase = phase
 
 
 class PipeliningProtocol(SMTPProtocol):
@@ -294,18 +262,19 @@ class LinkClient(aiosmtplib.SMTP):
 
     def bytes_sent(self) -> int | None:
         """TCP payload bytes this connection has sent so far (Linux), else None."""
-        sock = self._raw_socket
-        if sock is None or not hasattr(socket, "TCP_INFO"):
-            return None
-        try:
-            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_SIZE)
-        except OSError:
-            return None
-        if len(info) >= 208:
-            return int(_U64.unpack_from(info, 200)[0])  # tcpi_bytes_sent
-        if len(info) >= 128:
-            return int(_U64.unpack_from(info, 120)[0])  # tcpi_bytes_acked
-        return None
+        counters = tcp_counters(self._raw_socket)
+        return counters.bytes_sent if counters is not None else None
+
+    def _bytes_stuck(self) -> bool:
+        """Bytes we wrote are still waiting, in asyncio's buffer or in the kernel (Linux).
+
+        Data that does not get through, unlike a server that has it all and is slow to answer.
+        """
+        transport = self.transport
+        if isinstance(transport, asyncio.WriteTransport) and transport.get_write_buffer_size():
+            return True
+        counters = tcp_counters(self._raw_socket)
+        return counters is not None and counters.waiting
 
     def bytes_since_last(self) -> int | None:
         """Bytes sent since the previous call (the first call: since the connect)."""
@@ -378,6 +347,8 @@ class LinkClient(aiosmtplib.SMTP):
             try:
                 response = await protocol.read_response(timeout=timeout)
             except aiosmtplib.SMTPTimeoutError as err:
+                if not self._bytes_stuck():
+                    raise  # the server has it all and is slow to answer: a plain timeout
                 raise StallError(
                     "data",
                     f"no reply within {timeout:g} s after the message body ({len(body)} bytes)",
@@ -399,13 +370,20 @@ class LinkClient(aiosmtplib.SMTP):
         except (aiosmtplib.SMTPException, ConnectionError):
             pass
 
-    def quit_now(self) -> None:
-        """Say QUIT and hang up without waiting for the reply (one turn saved per connection)."""
+    def quit_now(self) -> int:
+        """Say QUIT and hang up without waiting for the reply (one turn saved per connection).
+
+        Returns the bytes this sent after the last message was counted: QUIT, and TLS's
+        close_notify alert (24 bytes in TLS 1.3), which the transport writes as it closes.
+        """
         protocol = self.protocol
+        tail = 0
         if protocol is not None and protocol.is_connected:
             with contextlib.suppress(aiosmtplib.SMTPServerDisconnected):
                 protocol.write(b"QUIT\r\n")
+                tail = (self.bytes_since_last() or 0) + (24 if protocol._over_ssl else 0)
         self.close()
+        return tail
 
 
 async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
