@@ -152,7 +152,7 @@ async def test_temporary_errors_follow_the_schedule(
         "attempts": 3,
         "server": entry.runtime_data.account.server,
     }
-    assert state(hass, f"sensor.{PREFIX}_failed_deliveries") == "1"
+    assert state(hass, f"sensor.{PREFIX}_lost_emails") == "0"  # kept for redelivery: not lost
     assert state(hass, f"sensor.{PREFIX}_outbox") == "1"  # kept for redelivery
     assert state(hass, f"binary_sensor.{PREFIX}_delivery_problem") == "on"
     warnings = [
@@ -291,7 +291,7 @@ async def test_outage_then_recovery_delivers_all_in_order_over_few_connections(
     assert state(hass, f"sensor.{PREFIX}_outbox") == "0"
     assert state(hass, f"binary_sensor.{PREFIX}_delivery_problem") == "off"
     assert state(hass, f"sensor.{PREFIX}_last_error") == "none"
-    assert state(hass, f"sensor.{PREFIX}_failed_deliveries") == "20"  # a total: it stays
+    assert state(hass, f"sensor.{PREFIX}_lost_emails") == "0"  # all delivered: none lost
 
     await advance(hass, freezer, 3600)  # and nothing is sent twice
     assert len(server.received) == 20

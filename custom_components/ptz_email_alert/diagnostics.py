@@ -10,6 +10,7 @@ from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_RECIPIENTS, CONF_SENDER, CONF_SNAPSHOT_URL, CONF_STREAM_URL
+from .delivery_log import readable_log
 from .runtime_data import PtzEmailAlertConfigEntry
 
 # Server replies repeat addresses ("5.1.1 <owner@example.com>: user unknown").
@@ -49,11 +50,12 @@ async def async_get_config_entry_diagnostics(
             "failed": account.outbox.failed_count,
             "bytes": account.outbox.total_bytes,
             "failed_total": account.outbox.failed_total,
+            "lost_total": account.outbox.lost_total,
             "items": [item.as_dict() for item in account.outbox.items],
         },
-        "delivery_log": [
-            {**attempt.as_dict(), "text": redact_addresses(attempt.text)}
-            for attempt in account.outbox.delivery_log
+        "delivery_log": [  # the whole log, newest first
+            {**line, "reply": redact_addresses(line["reply"])}
+            for line in readable_log(account.outbox.delivery_log)
         ],
         "heartbeat": {
             "last": heartbeat.last.isoformat() if heartbeat.last else None,

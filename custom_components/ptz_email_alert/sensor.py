@@ -20,6 +20,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .camera_runtime import CameraRuntime
+from .delivery_log import ATTRIBUTE_LOG_SIZE, readable_log
 from .entity import PtzEmailAlertAccountEntity, PtzEmailAlertCameraEntity, add_camera_entities
 from .mail import ErrorKind
 from .relay_entity import RelayLastMail, add_relay_entities
@@ -43,7 +44,7 @@ def _last_error_attributes(data: PtzEmailAlertData) -> dict[str, Any]:
         "code": error.code if error else None,
         "detail": error.detail if error else None,
         "server": account.server,
-        "delivery_log": [attempt.as_dict() for attempt in account.outbox.delivery_log],
+        "delivery_log": readable_log(account.outbox.delivery_log, ATTRIBUTE_LOG_SIZE),
     }
 
 
@@ -71,7 +72,9 @@ SENSORS: tuple[AccountSensorDescription, ...] = (
         translation_key="failed_deliveries",
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda data: data.account.outbox.failed_total,
+        # Emails lost for good (expired, pushed out of a full outbox, damaged): one that failed
+        # its retries and went out later is not lost. The Outbox sensor counts those waiting.
+        value_fn=lambda data: data.account.outbox.lost_total,
     ),
     AccountSensorDescription(
         key="outbox",

@@ -118,6 +118,11 @@ class Outbox:
         return self._stats.failed_total
 
     @property
+    def lost_total(self) -> int:
+        """Items that left the outbox undelivered (a total-increasing counter)."""
+        return self._stats.lost_total
+
+    @property
     def last_success(self) -> float | None:
         """When the server last accepted a message."""
         return self._stats.last_success
@@ -145,6 +150,7 @@ class Outbox:
         self._items = loaded.items
         self._set_aside = loaded.set_aside
         self._stats.failed_total = loaded.failed_total
+        self._stats.lost_total = loaded.lost_total
         self._stats.last_success = loaded.last_success
         self._stats.delivered_ids.extend(loaded.delivered_ids)
         if loaded.recovered or loaded.newly_set_aside:
@@ -361,6 +367,7 @@ class Outbox:
         """Take ``item`` out undelivered and say so (its file is the caller's to delete)."""
         log_drop(item, reason, why, server=self._server, age=self._now() - item.created)
         self._remove(item)
+        self._stats.lost_total += 1
         self._observer.on_dropped(item, reason)
 
     def _remove(self, item: OutboxItem) -> None:

@@ -27,6 +27,7 @@ class DeliveryLedger:
         """Empty, for the account on ``server``."""
         self.server = server
         self.failed_total = 0  # items that ever failed for good
+        self.lost_total = 0  # items that left undelivered (expired, outbox full, damaged)
         self.last_success: float | None = None
         self.last_attempt_failed = False
         self.last_error: SmtpError | None = None
@@ -64,6 +65,7 @@ class DeliveryLedger:
         """The fields of the saved index that belong to the ledger."""
         return {
             "failed_total": self.failed_total,
+            "lost_total": self.lost_total,
             "last_success": self.last_success,
             "delivered_ids": list(self.delivered_ids),
         }

@@ -38,6 +38,7 @@ class LoadedOutbox:
 
     items: list[OutboxItem] = field(default_factory=list)
     failed_total: int = 0
+    lost_total: int = 0
     last_success: float | None = None
     delivered_ids: list[str] = field(default_factory=list)
     set_aside: list[Any] = field(default_factory=list)  # everything kept aside, old and new
@@ -76,6 +77,7 @@ async def async_read_outbox(
         known.add(item.item_id)
         loaded.items.append(item)
     loaded.failed_total = _number(data.get("failed_total"), int) or 0
+    loaded.lost_total = _number(data.get("lost_total"), int) or 0
     loaded.last_success = _number(data.get("last_success"), float)
     ids = data.get("delivered_ids")
     loaded.delivered_ids = [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
