@@ -128,7 +128,7 @@ async def test_motion_sends_one_email_with_a_burst(
     event = hass.states.get(f"event.{CAMERA}_detection")
     assert event is not None
     assert event.attributes["event_type"] == "motion"
-    image = hass.states.get(f"image.{CAMERA}_last_alert")
+    image = hass.states.get(f"image.{CAMERA}_last_alert_picture")
     assert image is not None
     assert image.state != "unknown"
     saved = list((tmp_path / "media" / DOMAIN).rglob("*.jpg"))
@@ -330,13 +330,13 @@ async def test_evidence_in_the_media_browser_and_retention(
     await next_mail(server, 1)  # the pictures are saved before the email is queued
 
     root = await media_source.async_browse_media(hass, f"media-source://{DOMAIN}")
-    assert [child.title for child in root.children] == ["front_gate"]
+    assert [child.title for child in root.children] == ["Front Gate"]
     (day,) = (
         await media_source.async_browse_media(hass, root.children[0].media_content_id)
     ).children
     pictures = (await media_source.async_browse_media(hass, day.media_content_id)).children
     assert len(pictures) == 3
-    assert all(p.title.endswith(".jpg") for p in pictures)
+    assert all(" Motion Detected – picture " in p.title for p in pictures)
     resolved = await media_source.async_resolve_media(hass, pictures[0].media_content_id, None)
     assert resolved.url.startswith(f"/media/local/{DOMAIN}/front_gate/")
     assert resolved.mime_type == "image/jpeg"

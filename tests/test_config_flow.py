@@ -345,6 +345,7 @@ UPLOAD_OFF = {
 
 
 async def test_options_flow(hass: HomeAssistant, setup_entry: MockConfigEntry) -> None:
+    hass.services.async_register("notify", "phone", lambda call: None)
     result = await hass.config_entries.options.async_init(setup_entry.entry_id)
     assert result["step_id"] == "init"
     assert _suggested(result, "retry_delays") == "0, 10, 30"
@@ -371,8 +372,17 @@ async def test_options_flow(hass: HomeAssistant, setup_entry: MockConfigEntry) -
     )
     assert result["errors"] == {"retry_delays": "invalid_retry_delays"}
 
+    # This account's own email is no fallback for its own failures, nor suggested as one.
+    assert "notify.camera_example_com_email" not in result["description_placeholders"]["services"]
+    assert "notify.phone" in result["description_placeholders"]["services"]
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {**OPTIONS, "fallback_notify": "notify.camera_example_com_email"}
+    )
+    assert result["errors"] == {"fallback_notify": "fallback_is_this_account"}
+    assert EN["options"]["error"]["fallback_is_this_account"]
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**OPTIONS, "retry_delays": "0 5  60", "fallback_notify": "notify.phone"}
     )
     assert result["step_id"] == "upload"  # then the upload server, off here
     result = await hass.config_entries.options.async_configure(result["flow_id"], UPLOAD_OFF)
@@ -384,12 +394,12 @@ async def test_options_flow(hass: HomeAssistant, setup_entry: MockConfigEntry) -
         "heartbeat_interval": "daily",
         "heartbeat_time": "07:30:00",
         "heartbeat_grace": 20,
-        "fallback_notify": "notify.camera_example_com_email",
+        "fallback_notify": "notify.phone",
     }
     # The form shows what is stored.
     result = await hass.config_entries.options.async_init(setup_entry.entry_id)
     assert _suggested(result, "retry_delays") == "0, 5, 60"
-    assert _suggested(result, "fallback_notify") == "notify.camera_example_com_email"
+    assert _suggested(result, "fallback_notify") == "notify.phone"
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,26 @@ from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CONF_PROVIDER, DOMAIN
+from .const import (
+    CONF_PROVIDER,
+    DOMAIN,
+    PROVIDER_CUSTOM,
+    PROVIDER_GMAIL,
+    PROVIDER_LOCAL_RELAY,
+    PROVIDER_OUTLOOK,
+)
 from .runtime_data import PtzEmailAlertConfigEntry
 
 if TYPE_CHECKING:
     from .camera_runtime import CameraRuntime
+
+# The device model of an account, by provider (names, not translated: the model is not).
+PROVIDER_MODELS = {
+    PROVIDER_GMAIL: "SMTP account (Gmail)",
+    PROVIDER_OUTLOOK: "SMTP account (Microsoft 365 / Outlook.com)",
+    PROVIDER_CUSTOM: "SMTP account (SMTP server)",
+    PROVIDER_LOCAL_RELAY: "SMTP account (Local relay)",
+}
 
 
 class PtzEmailAlertAccountEntity(Entity):
@@ -31,7 +46,9 @@ class PtzEmailAlertAccountEntity(Entity):
             identifiers={(DOMAIN, entry.entry_id)},
             name=entry.title,
             manufacturer="PTZ Email Alert",
-            model=f"SMTP account ({entry.data.get(CONF_PROVIDER, 'custom')})",
+            model=PROVIDER_MODELS.get(
+                entry.data.get(CONF_PROVIDER, PROVIDER_CUSTOM), "SMTP account"
+            ),
             entry_type=DeviceEntryType.SERVICE,
         )
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import voluptuous as vol
 
 from homeassistant.config_entries import ConfigFlowResult, OptionsFlow
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.selector import (
     SelectSelector,
     SelectSelectorConfig,
@@ -59,9 +61,9 @@ def validate_recipients(values: list[str]) -> tuple[list[str], dict[str, str]]:
 
 
 def _parse_retry_delays(text: str) -> list[int] | None:
-    """``"0, 10, 30"`` -> ``[0, 10, 30]``: 1 to 10 whole seconds, each at most a day."""
+    """``"0, 10, 30"`` or ``"0 10 30"`` -> ``[0, 10, 30]``: 1 to 10 seconds, each <= a day."""
     try:
-        delays = [int(part) for part in text.replace(";", ",").split(",") if part.strip()]
+        delays = [int(part) for part in re.split(r"[\s,;]+", text) if part]
     except ValueError:
         return None
     if not 1 <= len(delays) <= 10 or any(not 0 <= delay <= 86400 for delay in delays):
@@ -108,7 +110,9 @@ class PtzEmailAlertOptionsFlow(UploadOptionsStep, OptionsFlow):
             if interval == HEARTBEAT_DAILY and (not at or dt_util.parse_time(str(at)) is None):
                 errors[CONF_HEARTBEAT_TIME] = "heartbeat_time_required"
             fallback = str(user_input.get(CONF_FALLBACK_NOTIFY) or "").strip()
-            if fallback and not self._notify_target_exists(fallback):
+            if fallback in self._own_notify_entities():
+                errors[CONF_FALLBACK_NOTIFY] = "fallback_is_this_account"
+            elif fallback and not self._notify_target_exists(fallback):
                 errors[CONF_FALLBACK_NOTIFY] = "invalid_fallback"
             if (relay_input := user_input.get(RELAY_SECTION)) is not None:
                 relay, relay_errors = await async_validate_relay(
@@ -152,7 +156,7 @@ class PtzEmailAlertOptionsFlow(UploadOptionsStep, OptionsFlow):
         }
         return self.async_show_form(
             step_id="init",
-            description_placeholders={"services": ", ".join(self._notify_targets()[:8]) or "-"},
+            description_placeholders={"services": ", ".join(self._suggested_targets()[:8]) or "-"},
             data_schema=self.add_suggested_values_to_schema(_options_schema(), suggested),
             errors=errors,
         )
@@ -165,6 +169,19 @@ class PtzEmailAlertOptionsFlow(UploadOptionsStep, OptionsFlow):
         return sorted(
             {*entities, *services} - {"notify.send_message", "notify.persistent_notification"}
         )
+
+    def _suggested_targets(self) -> list[str]:
+        """Notify targets worth naming: not this account's own email, which is what failed."""
+        own = self._own_notify_entities()
+        return [target for target in self._notify_targets() if target not in own]
+
+    def _own_notify_entities(self) -> set[str]:
+        registry = er.async_get(self.hass)
+        return {
+            entity.entity_id
+            for entity in er.async_entries_for_config_entry(registry, self.config_entry.entry_id)
+            if entity.domain == "notify"
+        }
 
     def _notify_target_exists(self, target: str) -> bool:
         return target in self._notify_targets()
