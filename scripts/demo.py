@@ -2,10 +2,12 @@
 
 Everything listens on 127.0.0.1 only:
 - Home Assistant on :8123 (a fresh config folder, onboarded through its own API),
-- the mail catcher on :2525, saving every message under ``demo/mail/``,
+- the mail catcher on :2525, saving every message under ``demo/mail/`` (started again if it
+  dies: the emails wait in the outbox meanwhile),
 - a demo camera on :8554: real pedestrian footage looped as a live MJPEG stream.
 The account and the camera are created through the config flow API, as the UI would.
-Within a minute, alert emails with 3 snapshots land in the catcher's folder.
+Within a minute, alert emails with 3 snapshots land in the catcher's folder. Everything the
+demo writes stays in ``demo/``: the alert pictures in ``demo/media/``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from aiohttp import web
 import imageio_ffmpeg
 
 sys.path.insert(0, str(Path(__file__).parent))
+from demo_setup import keep_running, prepare
 from ha_api import add_account, add_camera, is_up, login
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,11 +104,7 @@ async def main() -> int:
     test does that part, as a person would).
     """
     onboard_only = "--onboard-only" in sys.argv
-    config = DEMO / "config"
-    shutil.rmtree(config, ignore_errors=True)
-    config.mkdir(parents=True)
-    shutil.copy(ROOT / "config" / "configuration.yaml", config / "configuration.yaml")
-    (DEMO / "mail").mkdir(parents=True, exist_ok=True)
+    config = prepare(DEMO, ROOT / "config" / "configuration.yaml")
 
     app = web.Application()
     app.router.add_get("/stream.mjpeg", camera_stream)
@@ -114,16 +113,21 @@ async def main() -> int:
     await web.TCPSite(runner, "127.0.0.1", CAMERA_PORT).start()
 
     python = sys.executable
-    catcher = await asyncio.create_subprocess_exec(
-        python, str(ROOT / "scripts" / "mail_catcher.py"), "--folder", str(DEMO / "mail")
-    )
+
+    async def start_catcher() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            python, str(ROOT / "scripts" / "mail_catcher.py"), "--folder", str(DEMO / "mail"),
+            start_new_session=True,  # Ctrl-C stops the demo, and the demo stops the catcher
+        )  # fmt: skip
+
+    stop = asyncio.Event()
+    catcher = asyncio.create_task(keep_running(start_catcher, stop, name="mail catcher"))
     hass = await asyncio.create_subprocess_exec(
         str(Path(python).parent / "hass"), "--config", str(config),
         env={**os.environ, "PYTHONPATH": str(ROOT), "PTZ_FFMPEG": ffmpeg()},
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     print("Starting Home Assistant (the first start installs the frontend: a minute or two)…")
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -140,15 +144,16 @@ async def main() -> int:
             "  Home Assistant: http://127.0.0.1:8123  (user: demo, password: demo-password)\n"
             f"  Demo camera:    http://127.0.0.1:{CAMERA_PORT}/stream.mjpeg\n"
             f"  Alert emails:   {DEMO / 'mail'}  (one line per message below)\n"
+            f"  Alert pictures: {DEMO / 'media'}  (also in the media browser)\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
         await stop.wait()
     finally:
-        for process in (hass, catcher):
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()
-        await asyncio.gather(hass.wait(), catcher.wait())
+        stop.set()  # the mail catcher stops too
+        with contextlib.suppress(ProcessLookupError):
+            hass.terminate()
+        await asyncio.gather(hass.wait(), catcher)
         await runner.cleanup()
     return 0
 
