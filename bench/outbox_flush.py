@@ -55,8 +55,10 @@ from custom_components.ptz_email_alert.mail import (  # noqa: E402
     send_messages,
     verify_login,
 )
+from custom_components.ptz_email_alert.mail.outbox_schedule import MAX_BATCH_BYTES  # noqa: E402
 
 MESSAGES = 100
+BATCH_MB = MAX_BATCH_BYTES // (1024 * 1024)
 ATTACHMENTS = 3
 ATTACHMENT_BYTES = 100 * 1024
 RUNS = 3
@@ -309,8 +311,8 @@ async def outbox_flush(
     assert outbox.pending_count == len(raws)
 
     counted = Counted(server)
-    # A flush sends at most 20 MB over a connection (memory stays bounded), then asks for the
-    # next one; those requests are held back here, so flush until the queue is empty.
+    # A flush sends at most MAX_BATCH_BYTES over a connection (memory stays bounded), then
+    # asks for the next one; those requests are held back here: flush until the queue is empty.
     while outbox.pending_count:
         await outbox.async_flush()
     run = counted.run()
@@ -379,7 +381,7 @@ def table(results: Results) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for label, runs in (
-        ("Outbox flush, 20 MB batches", results.flush),
+        (f"Outbox flush, {BATCH_MB} MB batches", results.flush),
         ("`send_message`, one connection each", results.each),
     ):
         median = statistics.median(run.seconds for run in runs)
@@ -408,7 +410,7 @@ def section(results: Results, date: str) -> str:
 (random bytes, `image/jpeg`), delivered to a loopback aiosmtpd server that requires STARTTLS \
 and AUTH (verified TLS, on the same event loop as the client). The outbox flushes the whole \
 queue (enqueued first, with flushing held back, as during an outage) in batches of at most \
-20 MB per connection, against `send_message` with one connection per alert. {RUNS} runs \
+{BATCH_MB} MB per connection, against `send_message` with one connection per alert. {RUNS} runs \
 each; storage is in memory.
 
 - Command: `{COMMAND}`
@@ -437,7 +439,7 @@ figures are mostly moving {MESSAGES * kb / 1024:.0f} MB through TLS and through 
 server, which reads DATA line by line in this same process and event loop; against a real \
 server every extra connection also costs several network round trips (greeting, EHLO, \
 STARTTLS, TLS handshake, EHLO, AUTH, QUIT), so the batch saves more there. A batch holds at \
-most 20 MB of message data in memory, whatever the length of the queue.
+most {BATCH_MB} MB of message data in memory, whatever the length of the queue.
 """
 
 
