@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from homeassistant.components.camera import async_get_image
 from homeassistant.config_entries import ConfigEntry
@@ -21,6 +21,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import dt as dt_util
 
 from .account import MailAccount
+from .ai_verify import AiVerifier
 from .alert_policy import MERGEABLE_RANK, Capture, Cooldowns, Detection
 from .arming import Arming
 from .camera_settings import CameraSettings
@@ -73,6 +74,7 @@ class AlertRecord:
     message_id: str | None = None
     events: list[str] = field(default_factory=list)
     held_back: str | None = None  # why it was not emailed (switched_off, disarmed, snoozed)
+    ai: dict[str, Any] | None = None  # the AI's answer (AiOutcome.as_dict), when it was asked
 
 
 class Alerts:
@@ -99,6 +101,9 @@ class Alerts:
         self.feed = feed
         self.evidence = evidence
         self.clips = Clips(hass, entry, settings, evidence)  # the runtime starts its ring
+        self.ai = AiVerifier(
+            hass, entry, settings, issue_key=subentry_id, folder=evidence.folder, changed=changed
+        )
         self._changed = changed
         self.arming = Arming(hass, settings.armed_by, settings.armed_states, changed)
         self.last_alert: AlertRecord | None = None
@@ -167,6 +172,8 @@ class Alerts:
             limit = 5 * self.settings.burst_interval + BURST_SLACK + 5
             if self.settings.clip_attach:  # the email waits for its clip
                 limit += self.clips.wait_seconds
+            if self.settings.ai_enabled:  # the email waits for the AI (or its time limit)
+                limit += self.settings.ai_timeout
             _done, pending = await asyncio.wait(set(self._in_flight), timeout=limit)
             for task in pending:
                 task.cancel()
@@ -203,14 +210,20 @@ class Alerts:
                 self._async_full_resolution(self.settings.snapshot_url, count), eager_start=True
             )
         start = self.feed.stream_now() if trigger_time is None else trigger_time
+        # The AI looks at the burst while it is captured (ai_verify.py).
+        ai_run = self.ai.start(
+            self.feed.ring, self.feed.jpeg_arrived, start, count, capture.held_back
+        )
         frames, notes = await self._async_pictures(count, start)
         if self._capture is capture:
             self._capture = None  # the burst is complete: the next detection starts anew
         primary = capture.primary
+        outcome, ai = await self.ai.async_verdict(ai_run, frames, primary.event_type)
+        event_type, held_back = ai.event_type, capture.held_back or ai.held_back
         when = dt_util.now()
         subject = render_subject(
-            self.settings.subject_template, camera=self.settings.name,
-            event_type=primary.event_type, when=when, zone=primary.zone, count=len(frames),
+            self.settings.subject_template, camera=self.settings.name, event_type=event_type,
+            when=when, zone=primary.zone, count=len(frames), description=ai.description,
         )  # fmt: skip
         originals = [frame.data for frame in frames]
         marks = [self.feed.marks_for(frame, capture.joined) for frame in frames]
@@ -218,8 +231,8 @@ class Alerts:
             self._prepare_pictures, originals, marks, when
         )
         record = AlertRecord(
-            now, primary.event_type, primary.zone, subject, images,
-            events=capture.event_types, held_back=capture.held_back,
+            now, event_type, primary.zone, subject, images, events=capture.event_types,
+            held_back=held_back, ai=outcome.as_dict() if outcome else None,
         )  # fmt: skip
         self.last_alert = record
         self.hass.bus.async_fire(
@@ -228,27 +241,28 @@ class Alerts:
                 "entry_id": self._entry.entry_id,
                 "camera": self.settings.name,
                 "subentry_id": self._subentry_id,
-                "event_type": primary.event_type,
-                "event": event_title(primary.event_type),
+                "event_type": event_type,
+                "event": event_title(event_type),
                 "events": capture.event_types,
                 "zone": primary.zone,
                 "subject": subject,
                 "snapshots": len(images),
-                "held_back": capture.held_back,
+                "held_back": held_back,
+                "ai": record.ai,
             },
         )
         self._changed()
-        if capture.held_back is None:
-            clip_lines = self.clips.email_lines(now, primary.event_type) if count else []
+        if held_back is None:
+            clip_lines = self.clips.email_lines(now, event_type) if count else []
             content = alert_content(
-                subject=subject, camera=self.settings.name, event_type=primary.event_type,
+                subject=subject, camera=self.settings.name, event_type=event_type,
                 when=when, zone=primary.zone, images=images,
-                extra_lines=[*notes, *clip_lines],
-                also=capture.also, preview=preview,
+                extra_lines=[*([ai.note] if ai.note else []), *notes, *clip_lines],
+                also=capture.also, preview=preview, description=ai.description,
             )  # fmt: skip
             if self.settings.clip_attach and count:
                 # Asked for: the email waits until the clip's seconds after are recorded.
-                content = await self.clips.async_attach(content, now, primary.event_type)
+                content = await self.clips.async_attach(content, now, event_type)
             to = recipients or list(self.settings.recipients) or None
             try:
                 record.message_id = await self.account.async_queue(content, to, kind=KIND_ALERT)
@@ -257,18 +271,16 @@ class Alerts:
                     "Alert email of camera %s was not queued: %s", self.settings.name, err
                 )
         # The email is safe in the outbox: now the clean originals, best effort.
-        await self.evidence.async_save(record.time, primary.event_type, originals)
+        await self.evidence.async_save(record.time, event_type, originals)
         if full_resolution is not None:
             # Only kept locally: the email has gone with the stream's (smaller) pictures.
             full = await full_resolution
-            await self.evidence.async_save(record.time, primary.event_type, full, "full")
+            await self.evidence.async_save(record.time, event_type, full, "full")
         await self.evidence.async_prune(record.time)
         if (upload := self._entry.runtime_data.upload) is not None:  # second path, own queue
-            await upload.async_queue_alert(
-                self.settings.name, record.time, primary.event_type, originals
-            )
+            await upload.async_queue_alert(self.settings.name, record.time, event_type, originals)
         if count:  # not for offline/online notices: no stream to clip
-            self.clips.save_later(now, primary.event_type)
+            self.clips.save_later(now, event_type)
         return record
 
     def _prepare_pictures(

@@ -25,6 +25,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
+from .ai_flow import ai_errors, ai_fields, ai_verifies_objects
 from .const import (
     CONF_ANIMATED_PREVIEW,
     CONF_ARMED_BY,
@@ -126,6 +127,7 @@ def _schema() -> vol.Schema:
             ),
             vol.Required(CONF_PTZ, default=False): BooleanSelector(),
             vol.Optional(CONF_PTZ_ENTITY): EntitySelector(EntitySelectorConfig()),
+            **ai_fields(),  # the AI Task, where this Home Assistant has it
             # The email
             vol.Optional(CONF_BURST_COUNT): number(1, 5),
             vol.Required(CONF_BURST_INTERVAL, default=DEFAULT_BURST_INTERVAL): number(
@@ -257,9 +259,14 @@ class CameraSubentryFlow(ConfigSubentryFlow):
             errors.setdefault(CONF_ZONES, "zones_required")
         if "line_crossing" in detections and not data.get(CONF_LINES):
             errors.setdefault(CONF_LINES, "lines_required")
-        if "vehicle" in detections and not data.get(CONF_MODEL_PATH):
+        if (
+            "vehicle" in detections
+            and not data.get(CONF_MODEL_PATH)
+            and not ai_verifies_objects(data)
+        ):
             # No guessing vehicles from blob shapes: a model, or the camera's own events.
             errors[CONF_DETECTIONS] = "vehicle_needs_model"
+        errors.update(ai_errors(data))
         model = data.get(CONF_MODEL_PATH)
         if model and not await self.hass.async_add_executor_job(_model_loads, str(model)):
             errors[CONF_MODEL_PATH] = "invalid_model"

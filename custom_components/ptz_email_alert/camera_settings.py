@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from .ai_answer import AI_MODE_OFF, AI_MODE_VERIFY, DEFAULT_AI_DAILY_LIMIT, DEFAULT_AI_TIMEOUT
 from .const import (
+    CONF_AI_DAILY_LIMIT,
+    CONF_AI_FAIL_CLOSED,
+    CONF_AI_MODE,
+    CONF_AI_TASK_ENTITY,
+    CONF_AI_TIMEOUT,
     CONF_ANIMATED_PREVIEW,
     CONF_ARMED_BY,
     CONF_ARMED_STATES,
@@ -100,6 +106,11 @@ class CameraSettings:
     clip_before: float = DEFAULT_CLIP_BEFORE
     clip_after: float = DEFAULT_CLIP_AFTER
     clip_attach: bool = False
+    ai_task_entity: str | None = None
+    ai_mode: str = AI_MODE_OFF  # off, describe, verify (on when an AI Task entity is set)
+    ai_timeout: float = DEFAULT_AI_TIMEOUT
+    ai_fail_closed: bool = False
+    ai_daily_limit: int = DEFAULT_AI_DAILY_LIMIT
 
     @classmethod
     def from_data(cls, name: str, data: Mapping[str, Any]) -> CameraSettings:
@@ -143,6 +154,11 @@ class CameraSettings:
             clip_before=float(data.get(CONF_CLIP_BEFORE, DEFAULT_CLIP_BEFORE)),
             clip_after=float(data.get(CONF_CLIP_AFTER, DEFAULT_CLIP_AFTER)),
             clip_attach=bool(data.get(CONF_CLIP_ATTACH, False)),
+            ai_task_entity=text(CONF_AI_TASK_ENTITY),
+            ai_mode=str(data.get(CONF_AI_MODE) or AI_MODE_OFF),
+            ai_timeout=float(data.get(CONF_AI_TIMEOUT) or DEFAULT_AI_TIMEOUT),
+            ai_fail_closed=bool(data.get(CONF_AI_FAIL_CLOSED, False)),
+            ai_daily_limit=int(data.get(CONF_AI_DAILY_LIMIT, DEFAULT_AI_DAILY_LIMIT)),
         )
 
     def burst_for(self, event_type: str) -> int:
@@ -165,8 +181,15 @@ class CameraSettings:
         return int(self.retention_mb * 2**20)
 
     @property
+    def ai_enabled(self) -> bool:
+        """The AI looks at each alert's burst."""
+        return self.ai_mode != AI_MODE_OFF and self.ai_task_entity is not None
+
+    @property
     def wants_objects(self) -> bool:
-        """Person or vehicle detection (needs OpenCV)."""
+        """Person or vehicle detection by OpenCV (in AI verify mode the AI finds them)."""
+        if self.ai_enabled and self.ai_mode == AI_MODE_VERIFY:
+            return False
         return bool({"person", "vehicle"} & set(self.detections))
 
     def analyser_config(self) -> AnalyserConfig:

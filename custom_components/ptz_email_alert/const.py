@@ -178,3 +178,9 @@ DEFAULT_CLIP_AFTER: Final = 10
 CONF_PTZ: Final = "ptz"
 CONF_PTZ_ENTITY: Final = "ptz_entity"
 PTZ_SETTLE_SECONDS: Final = 5  # after a commanded move, the picture is left to settle this long
+# AI Task (camera options): describe or verify each alert's burst (ai_answer.py has the rest).
+CONF_AI_TASK_ENTITY: Final = "ai_task_entity"
+CONF_AI_MODE: Final = "ai_mode"
+CONF_AI_TIMEOUT: Final = "ai_timeout"
+CONF_AI_FAIL_CLOSED: Final = "ai_fail_closed"
+CONF_AI_DAILY_LIMIT: Final = "ai_daily_limit"

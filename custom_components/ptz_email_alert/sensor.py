@@ -19,6 +19,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
+from .ai_sensor import ai_sensors
 from .camera_runtime import CameraRuntime
 from .delivery_log import ATTRIBUTE_LOG_SIZE, readable_log
 from .entity import PtzEmailAlertAccountEntity, PtzEmailAlertCameraEntity, add_camera_entities
@@ -108,7 +109,7 @@ async def async_setup_entry(
     add_camera_entities(
         entry,
         async_add_entities,
-        lambda m: [LastAlertSensor(entry, m), SnoozedUntilSensor(entry, m)],
+        lambda m: [LastAlertSensor(entry, m), SnoozedUntilSensor(entry, m), *ai_sensors(entry, m)],
     )
     add_relay_entities(entry, async_add_entities, lambda c: [RelayLastMail(entry, c)])
 
@@ -169,8 +170,11 @@ class LastAlertSensor(PtzEmailAlertCameraEntity, SensorEntity):
             "subject": alert.subject,
             "snapshots": len(alert.images),
             "emailed": alert.held_back is None,
-            # Why the email was held back: switched_off, disarmed (armed by) or snoozed.
+            # Why the email was held back: switched_off, disarmed (armed by), snoozed, or in AI
+            # verify mode nothing_seen / not_verified (ai_fail_closed).
             "held_back": alert.held_back,
+            # What the AI saw (status, person, vehicle, count, description), when it was asked.
+            "ai": alert.ai,
         }
 
 

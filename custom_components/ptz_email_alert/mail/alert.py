@@ -59,8 +59,12 @@ def render_subject(
     when: datetime,
     zone: str | None = None,
     count: int = 0,
+    description: str | None = None,
 ) -> str:
-    """Fill ``%Camera_Name%``, ``%Event_Type%``, ``%Time%``, ``%Date%``, ``%Zone%``, ``%Count%``.
+    """Fill the subject variables of ``template``.
+
+    ``%Camera_Name%``, ``%Event_Type%``, ``%Time%``, ``%Date%``, ``%Zone%``, ``%Count%`` and
+    ``%Description%`` (what the AI saw; empty without it).
 
     Values are made one line first, so no value can add a header line.
     """
@@ -71,6 +75,7 @@ def render_subject(
         "%Date%": when.strftime("%Y-%m-%d"),
         "%Zone%": zone or "",
         "%Count%": str(count),
+        "%Description%": description or "",
     }
     subject = template or DEFAULT_SUBJECT_TEMPLATE
     for key, value in values.items():
@@ -89,12 +94,15 @@ def alert_content(
     extra_lines: Sequence[str] = (),
     also: Sequence[str] = (),
     preview: bytes | None = None,
+    description: str | None = None,
 ) -> EmailContent:
     """Text and HTML bodies with the pictures attached and shown inline (phones show both).
 
     ``also``: the other detections that joined this alert, as :func:`event_label` names them.
     ``preview``: an animated GIF of the burst, shown first.
+    ``description``: what the AI saw, the body's first line (made one line: it adds no header).
     """
+    description = one_line(description) if description else None
     stamp = when.strftime("%Y%m%d-%H%M%S")
     safe_camera = "".join(c if c.isalnum() else "_" for c in camera)[:40] or "camera"
     attachments = [
@@ -114,7 +122,8 @@ def alert_content(
     if zone:
         facts.append(("Zone / line", zone))
     facts.append(("Snapshots", str(len(images))))
-    text = "\n".join([*(f"{name}: {value}" for name, value in facts), *extra_lines, ""])
+    first = [description] if description else []
+    text = "\n".join([*first, *(f"{name}: {value}" for name, value in facts), *extra_lines, ""])
     rows = "".join(
         f"<tr><th align='left' style='padding-right:12px'>{html.escape(name)}</th>"
         f"<td>{html.escape(value)}</td></tr>"
@@ -140,7 +149,8 @@ def alert_content(
     extra = "".join(f"<p>{html.escape(line)}</p>" for line in extra_lines)
     body = (
         "<html><body style='font-family:sans-serif'>"
-        f"<h2 style='margin:0 0 8px'>{html.escape(subject)}</h2>"
+        + (f"<p><b>{html.escape(description)}</b></p>" if description else "")
+        + f"<h2 style='margin:0 0 8px'>{html.escape(subject)}</h2>"
         f"<table>{rows}</table>{extra}{pictures}</body></html>"
     )
     return EmailContent(subject=subject, text=text, html=body, attachments=attachments)
