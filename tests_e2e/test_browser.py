@@ -1,14 +1,18 @@
 """End to end in a real browser: Playwright drives Debian's Chromium against scripts/demo.
 
 A person's first ten minutes: log in, add the integration through the UI dialog (local relay,
-the demo's mail catcher as server), add a camera, see its entities, press "Send test email",
-find the message in the catcher. Local only (127.0.0.1).
+the demo's mail catcher as server), add a camera (a number out of range is said next to its
+field), see its entities, press "Send test email", find the message in the catcher, read the
+delivery log, and open the trigger action: its camera picker offers only cameras, its event
+types are words. Local only (127.0.0.1).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+import json
 from pathlib import Path
+import re
 import shutil
 import subprocess
 import sys
@@ -96,6 +100,12 @@ def test_first_ten_minutes(demo: subprocess.Popen[str], browser: Browser) -> Non
     page.locator("ha-md-menu-item", has_text="Add camera").first.click()
     fill(page, "Name", "Street")
     fill(page, "Stream URL", "http://127.0.0.1:8554/stream.mjpeg")
+    snapshots = page.get_by_role("spinbutton", name="Snapshots per email")
+    snapshots.fill("0")
+    page.get_by_role("button", name="Submit").click()
+    # Not a silent refusal: the error is said, translated, next to the field.
+    expect(page.get_by_text("Choose 1 to 5 snapshots per email")).to_be_visible()
+    snapshots.fill("")
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_text("Success")).to_be_visible()
     page.get_by_role("button", name="Finish").click()
@@ -115,3 +125,39 @@ def test_first_ten_minutes(demo: subprocess.Popen[str], browser: Browser) -> Non
         page.wait_for_timeout(500)
     else:
         pytest.fail("the test email did not reach the mail catcher")
+
+    read_the_delivery_log(page)
+    open_the_trigger_action(page)
+
+
+def read_the_delivery_log(page: Page) -> None:
+    """The Last error sensor's delivery log: ISO times and whole milliseconds."""
+    page.goto(f"{BASE}/config/entities")
+    page.get_by_role("textbox", name=re.compile("Search")).first.fill("last error")
+    page.get_by_text("Last error").first.click()
+    page.get_by_text("Attributes").click()
+    dialog = page.locator("ha-more-info-dialog")
+    expect(dialog.get_by_text("Delivery log")).to_be_visible()
+    expect(dialog).to_contain_text(re.compile(r"time: .?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"))
+    expect(dialog).to_contain_text(re.compile(r"duration_ms: \d+(?![.\d])"))
+    expect(dialog).not_to_contain_text(re.compile(r"duration_ms: \d+\.\d"))
+
+
+def open_the_trigger_action(page: Page) -> None:
+    """The trigger action in the developer tools: cameras only, event types in words."""
+    state = {"action": "ptz_email_alert.trigger", "target": {}, "data": {}}
+    page.evaluate(
+        "state => { localStorage.setItem('panel-dev-action-state-service-data', state);"
+        " localStorage.setItem('panel-dev-action-state-yaml-mode', 'false'); }",
+        json.dumps(state),
+    )
+    page.goto(f"{BASE}/developer-tools/action")
+    expect(page.get_by_text("Event type").first).to_be_visible()
+    expect(page.get_by_text("External trigger").first).to_be_attached()
+    expect(page.get_by_text("Line crossing", exact=True).first).to_be_attached()
+    expect(page.get_by_text("line_crossing", exact=True)).to_have_count(0)
+    page.locator("ha-entity-picker").first.click()
+    # The camera alone: none of the account's entities (Delivery problem, Email...).
+    expect(page.get_by_text("Street Live").first).to_be_visible()
+    expect(page.get_by_text("Delivery problem")).to_have_count(0)
+    expect(page.get_by_text("Send test email")).to_have_count(0)
