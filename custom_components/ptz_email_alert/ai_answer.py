@@ -121,10 +121,11 @@ def parse_answer(data: Any) -> AiAnswer:
 
 
 def pictures_to_wait_for(count: int, interval: float, latency: float | None) -> int:
-    """How many of the burst's pictures after the trigger to wait for before calling the AI.
+    """How many of the burst's ``count`` pictures after the trigger to wait for before the call.
 
-    Unknown latency (the first call): the first picture, as soon as it exists. Known: as many
-    as can still be looked at without the answer coming after the burst's end.
+    They are taken ``interval`` apart, the first at the trigger. Unknown latency (the first
+    call): the first picture, as soon as it exists. Known: as many as can still be looked at
+    without the answer coming after the burst's last picture.
     """
     if latency is None or interval <= 0:
         return 1

@@ -48,15 +48,14 @@ LATENCY_HISTORY = 5
 
 
 def burst_so_far(
-    ring: JpegRing, *, start: float, interval: float, pre_trigger: bool, count: int
+    ring: JpegRing, *, start: float, interval: float, before: JpegFrame | None, count: int
 ) -> tuple[list[JpegFrame], int]:
     """The burst's pictures that exist now, and how many of them were taken after the trigger.
 
-    The burst capture's own rule (vision/burst.py): the picture before, then one per interval.
+    The burst capture's own rule (vision/burst.py): the picture ``before`` (taken from the ring
+    when the burst started, as the capture does), then one per interval from ``start`` on.
     """
-    frames: list[JpegFrame] = []
-    if pre_trigger and (before := ring.before(start)) is not None:
-        frames.append(before)
+    frames: list[JpegFrame] = [before] if before is not None else []
     wanted, after = start, 0
     while len(frames) < count and (frame := ring.after(wanted)) is not None:
         frames.append(frame)
@@ -134,6 +133,7 @@ class AiRun:
         self.done: AiOutcome | None = None  # decided at once (cooldown)
         self.burst_done = asyncio.Event()
         self.final: list[JpegFrame] = []
+        self.before: JpegFrame | None = None  # the pre-trigger picture, as the capture took it
 
 
 class AiVerifier:
@@ -176,6 +176,8 @@ class AiVerifier:
             run.done = AiOutcome(AiStatus.COOLDOWN)
             return run
         self._next_call_at = now + timedelta(seconds=self.settings.cooldown)
+        if self.settings.pre_trigger:
+            run.before = ring.before(start)  # now: the burst capture takes it at its start too
         run.task = self._entry.async_create_background_task(
             self.hass,
             self._async_run(run, ring, arrived, start, count),
@@ -256,11 +258,13 @@ class AiVerifier:
         self, run: AiRun, ring: JpegRing, arrived: asyncio.Event, start: float, count: int
     ) -> list[JpegFrame]:
         """Wait for the first picture after the trigger (or more, see the module doc)."""
-        wanted = pictures_to_wait_for(count, self.settings.burst_interval, self.latency)
+        # The burst's pictures after the trigger: all but the one before it, when there is one.
+        after_total = count - 1 if run.before is not None else count
+        wanted = pictures_to_wait_for(after_total, self.settings.burst_interval, self.latency)
         while not run.burst_done.is_set():
             frames, after = burst_so_far(
                 ring, start=start, interval=self.settings.burst_interval,
-                pre_trigger=self.settings.pre_trigger, count=count,
+                before=run.before, count=count,
             )  # fmt: skip
             if after >= wanted or len(frames) >= count:
                 return frames
