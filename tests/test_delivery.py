@@ -494,7 +494,7 @@ async def test_heartbeat_that_cannot_be_sent_is_logged(
 
 
 async def test_removing_the_account_deletes_its_outbox(
-    hass: HomeAssistant, smtp_server: ServerFactory
+    hass: HomeAssistant, smtp_server: ServerFactory, hass_storage: dict[str, Any]
 ) -> None:
     server = await smtp_server("starttls")
     entry = await setup_account(hass, server)
@@ -502,9 +502,14 @@ async def test_removing_the_account_deletes_its_outbox(
     await notify(hass, "Left behind")
     folder = entry.runtime_data.account.files.folder
     assert list(folder.glob("*.eml"))
+    await hass.async_block_till_done()
+    kept = [f"{DOMAIN}.{entry.entry_id}.addresses", f"{DOMAIN}.home_positions.{entry.entry_id}"]
+    for key in kept:  # what the account and its PTZ cameras keep between restarts
+        hass_storage[key] = {"version": 1, "minor_version": 1, "key": key, "data": {}}
     assert await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert not folder.exists()
+    assert not set(kept) & set(hass_storage)
 
 
 async def test_outbox_survives_a_new_home_assistant(

@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
-from .account import MailAccount
+from .account import MailAccount, addresses_store
 from .camera_runtime import CameraRuntime
 from .const import DOMAIN, SUBENTRY_CAMERA
 from .heartbeat import Heartbeat
@@ -130,9 +130,10 @@ async def async_unload_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntr
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntry) -> None:
-    """The account was deleted: delete its outbox too."""
+    """The account was deleted: delete its outbox and what it kept (homes, addresses) too."""
     await OutboxFiles(hass, entry.entry_id).async_remove()
     await HomePositions(hass, entry.entry_id).async_remove()
+    await addresses_store(hass, entry.entry_id).async_remove()
     await upload_storage(hass, entry.entry_id).async_remove()
     await async_remove_relay_files(hass, entry.entry_id)
 

@@ -72,9 +72,7 @@ class MailAccount:
         # The server's last resolved addresses, kept for when the carrier's DNS fails (in a
         # store of their own: entry.data would reload the entry at every change).
         self.known_addresses = KnownAddresses(changed=self._addresses_changed)
-        self._addresses_store = Store[dict[str, Any]](
-            hass, 1, f"{DOMAIN}.{entry.entry_id}.addresses"
-        )
+        self._addresses_store = addresses_store(hass, entry.entry_id)
         self.settings = replace(
             smtp_settings(entry.data, self.tokens), known_addresses=self.known_addresses
         )
@@ -265,3 +263,8 @@ class MailAccount:
     async def async_fallback(self, title: str, message: str) -> None:
         """Tell the user another way (a phone push) when mail cannot."""
         await self.reports.async_fallback(title, message)
+
+
+def addresses_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    """Where an account keeps its server's last resolved addresses."""
+    return Store[dict[str, Any]](hass, 1, f"{DOMAIN}.{entry_id}.addresses")
