@@ -57,6 +57,9 @@ from custom_components.ptz_email_alert.mail import (  # noqa: E402
 )
 from custom_components.ptz_email_alert.mail.outbox_schedule import MAX_BATCH_BYTES  # noqa: E402
 
+# Bodies in a dict: the flush is measured, not the disk.
+from tests.outbox_harness import MemoryStorage  # noqa: E402
+
 MESSAGES = 100
 BATCH_MB = MAX_BATCH_BYTES // (1024 * 1024)
 ATTACHMENTS = 3
@@ -159,29 +162,6 @@ class LoopbackSmtp:
 
 
 # Outbox environment ------------------------------------------------------------------------
-
-
-class MemoryStorage:
-    """Bodies in a dict: the flush is measured, not the disk."""
-
-    def __init__(self) -> None:
-        self.index: dict[str, Any] | None = None
-        self.bodies: dict[str, bytes] = {}
-
-    async def async_load(self) -> dict[str, Any] | None:
-        return self.index
-
-    async def async_save(self, data: dict[str, Any]) -> None:
-        self.index = data
-
-    async def async_write_body(self, item_id: str, data: bytes) -> None:
-        self.bodies[item_id] = data
-
-    async def async_read_body(self, item_id: str) -> bytes | None:
-        return self.bodies.get(item_id)
-
-    async def async_delete_body(self, item_id: str) -> None:
-        self.bodies.pop(item_id, None)
 
 
 class Tally:
