@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 import logging
 from pathlib import Path
+import socket
 from typing import Any
 
 import pytest
@@ -124,8 +125,16 @@ async def test_no_known_address_is_still_dns(
 
 
 async def test_resolved_addresses_are_remembered(
-    smtp_server: ServerFactory, unknown_host: str
+    smtp_server: ServerFactory, unknown_host: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The harness lets sockets reach 127.0.0.1 only; where /etc/hosts also names ::1 for
+    # localhost (Debian sid), that answer would be tried first and blocked by the harness.
+    resolve = socket.getaddrinfo
+
+    def ipv4(host: Any, port: Any, family: int = 0, *args: Any, **kwargs: Any) -> Any:
+        return resolve(host, port, socket.AF_INET, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", ipv4)
     server = await smtp_server("ssl")  # a certificate for localhost
     changes: list[tuple[str, ...]] = []
     known = KnownAddresses(changed=changes.append)
