@@ -128,7 +128,7 @@ async def test_motion_sends_one_email_with_a_burst(
     event = hass.states.get(f"event.{CAMERA}_detection")
     assert event is not None
     assert event.attributes["event_type"] == "motion"
-    image = hass.states.get(f"image.{CAMERA}_last_alert_picture")
+    image = hass.states.get(f"image.{CAMERA}_alert_picture")
     assert image is not None
     assert image.state != "unknown"
     saved = list((tmp_path / "media" / DOMAIN).rglob("*.jpg"))
