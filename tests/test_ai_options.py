@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, mock_config_flow
 
 from custom_components.ptz_email_alert.ai_flow import AI_TASK_AVAILABLE
+from custom_components.ptz_email_alert.vision.person import load_opencv
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -112,3 +113,29 @@ async def test_ai_that_is_not_there_costs_no_alert(
     state = hass.states.get("sensor.front_gate_ai_calls_today")
     assert state is not None
     assert state.state == "1"
+
+
+async def test_the_form_says_what_person_and_vehicle_can_use(
+    hass: HomeAssistant, setup_entry: MockConfigEntry
+) -> None:
+    """OpenCV if it is installed here, the AI Task entities there are, external triggers always."""
+    opencv = await hass.async_add_executor_job(load_opencv)
+    result = await _form(hass, setup_entry)
+    assert result["description_placeholders"] == {
+        "opencv": "✓" if opencv is not None else "✗",
+        "ai_task": "✗",  # on 2025.4 no AI Task at all; on the newest, no AI Task entity yet
+    }
+    steps = translations()["config_subentries"]["camera"]["step"]
+    for step in ("user", "reconfigure"):
+        assert "OpenCV {opencv}" in steps[step]["description"]
+        assert "AI Task (AI mode *Verify*) {ai_task}" in steps[step]["description"]
+        assert "external triggers" in steps[step]["description"]
+    if not AI_TASK_AVAILABLE:
+        return
+
+    from .ai_task_helpers import AI_ENTITY, TEST_DOMAIN, TestAiFlow, async_setup_ai_task
+
+    with mock_config_flow(TEST_DOMAIN, TestAiFlow):
+        await async_setup_ai_task(hass)
+        result = await _form(hass, setup_entry)
+    assert result["description_placeholders"]["ai_task"] == AI_ENTITY

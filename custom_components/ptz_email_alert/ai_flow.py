@@ -8,6 +8,7 @@ from typing import Any
 
 import voluptuous as vol
 
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.selector import (
     BooleanSelector,
     EntitySelector,
@@ -34,10 +35,27 @@ from .const import (
     CONF_DETECTIONS,
 )
 from .form_numbers import checked_number
+from .opencv_support import async_installed_opencv
 
 # The component's code is part of this Home Assistant (not whether it is set up: an AI Task
 # entity, which the field asks for, sets it up).
 AI_TASK_AVAILABLE = importlib.util.find_spec("homeassistant.components.ai_task") is not None
+YES, NO = "✓", "✗"  # in the form's description: the same in every language
+
+
+async def async_detection_paths(hass: HomeAssistant) -> dict[str, str]:
+    """What person and vehicle detection can use on this install, for the form's description.
+
+    ``opencv``: OpenCV is installed and usable (imported in the executor, never on the event
+    loop; already imported when a camera uses it). ``ai_task``: the AI Task entities there are
+    (none where Home Assistant has no AI Task). External triggers work everywhere.
+    """
+    opencv = await async_installed_opencv(hass)
+    entities = sorted(hass.states.async_entity_ids("ai_task")) if AI_TASK_AVAILABLE else []
+    return {
+        "opencv": YES if opencv is not None else NO,
+        "ai_task": ", ".join(entities) if entities else NO,
+    }
 
 
 def ai_fields() -> dict[Any, Any]:

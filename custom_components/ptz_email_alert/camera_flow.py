@@ -25,7 +25,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
-from .ai_flow import ai_errors, ai_fields, ai_verifies_objects
+from .ai_flow import ai_errors, ai_fields, ai_verifies_objects, async_detection_paths
 from .const import (
     CONF_ANIMATED_PREVIEW,
     CONF_ARMED_BY,
@@ -238,6 +238,7 @@ class CameraSubentryFlow(ConfigSubentryFlow):
             step_id=step,
             data_schema=self.add_suggested_values_to_schema(_schema(), suggested or {}),
             errors=errors,
+            description_placeholders=await async_detection_paths(self.hass),
         )
 
     async def _async_validate(self, data: dict[str, Any]) -> dict[str, str]:
