@@ -18,6 +18,7 @@ from custom_components.ptz_email_alert.mail import (
     ItemState,
     RawMessage,
     build_message,
+    outbox_schedule,
 )
 
 from .outbox_harness import Harness, MemoryStorage
@@ -278,4 +279,27 @@ async def test_a_full_outbox_never_drops_the_item_in_flight(smtp_server: ServerF
     assert harness.outbox.pending_count == 0
     await harness.advance(600)
     assert len(server.received) == 2
+    harness.outbox.close()
+
+
+async def test_an_outage_with_a_backlog_of_several_batches_waits_for_the_retry(
+    smtp_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog larger than one connection's batch, while the server refuses connections:
+    the next batch waits for the retry time (the connection fails alike), it is not tried at
+    once and again, reading every message from disk each time."""
+    monkeypatch.setattr(outbox_schedule, "MAX_BATCH_BYTES", 3000)  # 2 emails a connection
+    server = await smtp_server("starttls")
+    await server.stop()
+    harness = Harness(server, MemoryStorage())
+    for number in range(6):
+        await harness.enqueue(f"Alert {number}", size=1000)
+    async with asyncio.timeout(10):
+        await harness.run()
+    attempts = len(harness.outbox.delivery_log)
+    assert 1 <= attempts <= 6  # each email at most once before its retry time
+    await server.start(server.port)
+    async with asyncio.timeout(10):
+        await harness.advance(10)  # the retry: the whole backlog goes, 2 emails a connection
+    assert sorted(harness.recorder.delivered) == [f"Alert {number}" for number in range(6)]
     harness.outbox.close()

@@ -33,6 +33,7 @@ from .outbox_schedule import (
     OutboxConfig,
     apply_failure,
     choose_victim,
+    defer_rest,
     expired,
     first_attempt,
     next_wakeup,
@@ -279,19 +280,23 @@ class Outbox:
                 return
             self._expire()
             batch = select_batch(self._items, self._now(), include_failed)
+            delivered = False
             if batch.items:
                 self._in_flight = {item.item_id for item in batch.items}
                 try:
-                    await self._async_send_batch(batch.items, batch.due)
+                    delivered = await self._async_send_batch(batch.items, batch.due)
                 finally:
                     self._in_flight = set()
                 self._make_room(0, count=0)  # what queueing could not drop during the send
+                if not delivered:
+                    defer_rest(self._items, batch.items, self._now())
             self._reschedule()
         self._observer.on_changed()
-        if batch.more:
+        if batch.more and delivered:
             self.request_flush(include_failed=include_failed)
 
-    async def _async_send_batch(self, batch: list[OutboxItem], due: set[str]) -> None:
+    async def _async_send_batch(self, batch: list[OutboxItem], due: set[str]) -> bool:
+        """Send one batch and record the outcomes; True if the server took any of it."""
         messages: list[RawMessage] = []
         ready: list[OutboxItem] = []
         corrupt: list[OutboxItem] = []
@@ -334,6 +339,7 @@ class Outbox:
                 if other.state is ItemState.PENDING and other.attempts:
                     other.next_attempt = min(other.next_attempt, now)
             self.request_flush(include_failed=True)
+        return delivered
 
     def _record_success(self, item: OutboxItem, result: SendResult, now: float) -> None:
         self._resolve_first(item, result)

@@ -96,6 +96,25 @@ def select_batch(items: Iterable[OutboxItem], now: float, include_failed: bool) 
     return batch
 
 
+def defer_rest(items: Iterable[OutboxItem], batch: list[OutboxItem], now: float) -> None:
+    """After a batch the server took nothing of, what is due beyond it waits for its retry.
+
+    Tried now, it would fail alike, and the batch's items, riding along in queue order, would
+    fill the next batch again and again.
+    """
+    sent = {item.item_id for item in batch}
+    retry = min(
+        (i.next_attempt for i in batch if i.state is ItemState.PENDING and i.next_attempt > now),
+        default=None,
+    )
+    if retry is None:
+        return
+    for item in items:  # due, but beyond the batch's size
+        pending = item.state is ItemState.PENDING
+        if pending and item.item_id not in sent and item.next_attempt <= now:
+            item.next_attempt = retry
+
+
 def over_bounds(items: Sequence[OutboxItem], config: OutboxConfig, size: int, count: int) -> bool:
     """True if ``count`` more items of ``size`` bytes in all do not fit."""
     total = sum(item.size for item in items)
