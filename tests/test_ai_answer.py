@@ -97,6 +97,11 @@ def test_pictures_to_wait_for_overlaps_the_burst() -> None:
     assert pictures_to_wait_for(3, 1.0, 10.0) == 1
     assert pictures_to_wait_for(5, 0.5, 0.2) == 4
     assert pictures_to_wait_for(3, 0, 0.2) == 1
+    # A slow AI with the picture from before the trigger: that one goes at once, alone.
+    assert pictures_to_wait_for(2, 0.5, 2.0, have_before=True) == 0
+    assert pictures_to_wait_for(2, 0.5, 2.0) == 1
+    assert pictures_to_wait_for(3, 1.0, 0.5, have_before=True) == 2
+    assert pictures_to_wait_for(3, 1.0, None, have_before=True) == 1
 
 
 def test_burst_so_far_follows_the_capture_rule() -> None:

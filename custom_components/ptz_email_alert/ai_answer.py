@@ -120,16 +120,20 @@ def parse_answer(data: Any) -> AiAnswer:
     )
 
 
-def pictures_to_wait_for(count: int, interval: float, latency: float | None) -> int:
+def pictures_to_wait_for(
+    count: int, interval: float, latency: float | None, *, have_before: bool = False
+) -> int:
     """How many of the burst's ``count`` pictures after the trigger to wait for before the call.
 
     They are taken ``interval`` apart, the first at the trigger. Unknown latency (the first
     call): the first picture, as soon as it exists. Known: as many as can still be looked at
-    without the answer coming after the burst's last picture.
+    without the answer coming after the burst's last picture; none (the picture from just
+    before the trigger goes alone, at once) when even the first would make it later.
     """
     if latency is None or interval <= 0:
         return 1
-    return max(1, min(count, count - math.ceil(latency / interval)))
+    fewest = 0 if have_before else 1
+    return max(fewest, min(count, count - math.ceil(latency / interval)))
 
 
 @dataclass(frozen=True, slots=True)

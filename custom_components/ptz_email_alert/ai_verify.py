@@ -4,7 +4,8 @@ The burst's pictures go to Home Assistant's AI Task (``ai_task.async_generate_da
 media: they are written to a hidden folder beside the camera's evidence (``.ai``, not shown in
 the media browser) and removed after the call. The call starts as soon as the first picture
 after the trigger exists; once the AI's answer time is known, it waits for as many more of the
-burst's pictures as it can without answering later than the burst ends.
+burst's pictures as it can without answering later than the burst ends, and an AI slower than
+the burst gets the picture from just before the trigger alone, at the trigger.
 
 Nothing here can lose an alert: a slow, missing or failing AI gives an outcome without an
 answer (logged once per outage, a repair after repeated failures), and the budget (one call
@@ -257,10 +258,13 @@ class AiVerifier:
     async def _async_pictures(
         self, run: AiRun, ring: JpegRing, arrived: asyncio.Event, start: float, count: int
     ) -> list[JpegFrame]:
-        """Wait for the first picture after the trigger (or more, see the module doc)."""
+        """Wait for the pictures worth waiting for (see ``pictures_to_wait_for``)."""
         # The burst's pictures after the trigger: all but the one before it, when there is one.
         after_total = count - 1 if run.before is not None else count
-        wanted = pictures_to_wait_for(after_total, self.settings.burst_interval, self.latency)
+        wanted = pictures_to_wait_for(
+            after_total, self.settings.burst_interval, self.latency,
+            have_before=run.before is not None,
+        )  # fmt: skip
         while not run.burst_done.is_set():
             frames, after = burst_so_far(
                 ring, start=start, interval=self.settings.burst_interval,
