@@ -366,8 +366,9 @@ async def test_email_goes_before_its_clip(
     folder = await media_source.async_browse_media(
         hass, f"media-source://{DOMAIN}/front_gate/{day}"
     )
-    (video,) = [child for child in folder.children if child.title == name]
+    (video,) = [c for c in folder.children if c.media_content_id.endswith(f"/{name}")]
     assert video.media_class == MediaClass.VIDEO
+    assert video.title.endswith("Motion Detected – clip")  # readable, the event kept
     resolved = await media_source.async_resolve_media(hass, video.media_content_id, None)
     assert resolved.mime_type == "video/mp4"
     (camera,) = (await async_get_config_entry_diagnostics(hass, entry))["cameras"]
