@@ -70,7 +70,7 @@ def cases(summary: dict[str, Any]) -> list[dict[str, Any]]:
             for o, d in zip(off, on, strict=True)
         ]
         formula = [max(0.0, delay - d["burst"]) for d in on]
-        # The call starts with the first picture after the trigger, not at the trigger.
+        # When the call starts: at the trigger, or later when it waits for more pictures.
         from_start = [max(0.0, d["ai_start"] + delay - d["burst"]) for d in on]
         rows.append(
             {
@@ -140,9 +140,9 @@ def section(summary: dict[str, Any], command: str) -> str:
         )
     lines += [
         "",
-        "The call cannot start at the trigger: it starts when the first picture after the "
-        "trigger exists. Counted from there, the expected added latency is "
-        "max(0, call start + AI − burst):",
+        "The call starts at the trigger with the picture from just before it, or later when "
+        "the AI is fast enough to look at more of the burst. Counted from its start, the "
+        "expected added latency is max(0, call start + AI − burst):",
         "",
         "| AI answers in | Call starts after the trigger, median / max (ms) | Expected from "
         "the call's start, median (ms) | Added − that, median / max (ms) | Answered "
@@ -172,10 +172,9 @@ def conclusion(rows: list[dict[str, Any]]) -> str:
             "from max(0, call start + AI − burst)"
         )
     return (
-        "In this run " + "; ".join(parts) + ". The gap between the two expectations is the "
-        "wait for the first picture after the trigger (up to one JPEG interval, 0.5 s, plus "
-        "ffmpeg's delay), which the call needs before it can start; an AI that answers within "
-        "the rest of the burst adds nothing but the answer's handling."
+        "In this run " + "; ".join(parts) + ". A call that waits for pictures after the "
+        "trigger does so only when the AI's answer still comes before the burst ends; an AI "
+        "that answers within the burst adds nothing but the answer's handling."
     )
 
 

@@ -125,14 +125,15 @@ def pictures_to_wait_for(
 ) -> int:
     """How many of the burst's ``count`` pictures after the trigger to wait for before the call.
 
-    They are taken ``interval`` apart, the first at the trigger. Unknown latency (the first
-    call): the first picture, as soon as it exists. Known: as many as can still be looked at
-    without the answer coming after the burst's last picture; none (the picture from just
-    before the trigger goes alone, at once) when even the first would make it later.
+    They are taken ``interval`` apart, the first at the trigger. With the picture from just
+    before the trigger (``have_before``: the moment the detection saw), the call can start at
+    once with it alone: so it does when the AI's answer time is unknown (its first call) or
+    too long for even the first picture after the trigger. Otherwise: as many as can still
+    be looked at without the answer coming after the burst's last picture, at least one.
     """
-    if latency is None or interval <= 0:
-        return 1
     fewest = 0 if have_before else 1
+    if latency is None or interval <= 0:
+        return fewest
     return max(fewest, min(count, count - math.ceil(latency / interval)))
 
 

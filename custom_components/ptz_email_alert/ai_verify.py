@@ -2,10 +2,10 @@
 
 The burst's pictures go to Home Assistant's AI Task (``ai_task.async_generate_data``) as local
 media: they are written to a hidden folder beside the camera's evidence (``.ai``, not shown in
-the media browser) and removed after the call. The call starts as soon as the first picture
-after the trigger exists; once the AI's answer time is known, it waits for as many more of the
-burst's pictures as it can without answering later than the burst ends, and an AI slower than
-the burst gets the picture from just before the trigger alone, at the trigger.
+the media browser) and removed after the call. The call starts at the trigger with the picture
+from just before it (the moment the detection saw), or with the first picture after it when
+there is none; once the AI's answer time is known, it waits for as many of the burst's
+pictures as it can without answering later than the burst ends.
 
 Nothing here can lose an alert: a slow, missing or failing AI gives an outcome without an
 answer (logged once per outage, a repair after repeated failures), and the budget (one call
