@@ -174,7 +174,11 @@ def conclusion(rows: list[dict[str, Any]]) -> str:
     return (
         "In this run " + "; ".join(parts) + ". A call that waits for pictures after the "
         "trigger does so only when the AI's answer still comes before the burst ends; an AI "
-        "that answers within the burst adds nothing but the answer's handling."
+        "that answers within the burst adds nothing but the answer's handling. The cases run "
+        "one after the other on the same cameras, and the AI's answer time is learned from its "
+        "last 5 answers: the first call after the AI became slower (0.5 s, then 2 s) still "
+        "waits for a picture after the trigger, which is the largest figure of the 2 s case "
+        "(the one call with 2 pictures)."
     )
 
 
