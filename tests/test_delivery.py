@@ -479,6 +479,10 @@ async def test_daily_heartbeat(
     assert server.received == []
     await advance(hass, freezer, 10)
     assert [r.message["Subject"] for r in server.received] == [f"Heartbeat – {SENDER}"]
+    body = server.received[0].message.get_body(preferencelist=("plain",))
+    assert body is not None
+    # The same count as the Lost emails sensor (emails kept for redelivery are not lost).
+    assert "Lost emails so far (never delivered): 0" in str(body.get_content())
 
 
 async def test_heartbeat_that_cannot_be_sent_is_logged(
