@@ -201,6 +201,11 @@ async def test_options_flow_relay_section(
             result["flow_id"], {**base, "relay": {**relay, "relay_networks": "nonsense"}}
         )
         assert result["errors"] == {"relay_networks": "relay_invalid_network"}
+        out_of_range = {"relay_port": 0, "relay_max_mb": 500, "relay_heartbeat_hours": -1}
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {**base, "relay": {**relay, **out_of_range}}
+        )  # said next to each field, not a refused form
+        assert result["errors"] == {key: f"{key}_out_of_range" for key in out_of_range}
         result = await hass.config_entries.options.async_configure(
             result["flow_id"], {**base, "relay": relay}
         )

@@ -93,6 +93,10 @@ async def test_off_needs_no_server(hass: HomeAssistant, setup_entry: MockConfigE
     form = _upload("ftp", 21) | {"upload_host": ""}
     result = await hass.config_entries.options.async_configure(result["flow_id"], form)
     assert result["errors"] == {"upload_host": "upload_host_required"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _upload("ftp", 70000)
+    )  # said next to the field, not a refused form; no connection is tried
+    assert result["errors"] == {"upload_port": "upload_port_out_of_range"}
     form["upload_protocol"] = "off"
     result = await hass.config_entries.options.async_configure(result["flow_id"], form)
     assert result["type"] is FlowResultType.CREATE_ENTRY

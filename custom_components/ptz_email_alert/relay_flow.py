@@ -13,9 +13,6 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
     BooleanSelector,
-    NumberSelector,
-    NumberSelectorConfig,
-    NumberSelectorMode,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
@@ -39,6 +36,7 @@ from .const import (
     RELAY_FORWARD_CHOICES,
     RELAY_FORWARD_ORIGINAL,
 )
+from .form_numbers import checked_number, range_errors
 from .mail.relay_policy import (
     DEFAULT_HEARTBEAT_HOURS,
     DEFAULT_MAX_MB,
@@ -67,23 +65,13 @@ RELAY_KEYS = (
 _LINES = TextSelector(TextSelectorConfig(multiline=True))
 
 
-def _box(low: float, high: float, unit: str) -> NumberSelector:
-    return NumberSelector(
-        NumberSelectorConfig(
-            min=low, max=high, unit_of_measurement=unit, mode=NumberSelectorMode.BOX
-        )
-    )
-
-
-def relay_section() -> dict[vol.Marker, Any]:
-    """The collapsed "Local relay" section of the options form."""
-    schema = vol.Schema(
+def relay_schema() -> vol.Schema:
+    """The fields of the "Local relay" section (numbers checked by the step, see form_numbers)."""
+    return vol.Schema(
         {
             vol.Required(CONF_RELAY_ENABLED, default=False): BooleanSelector(),
             vol.Optional(CONF_RELAY_HOST): TextSelector(),
-            vol.Required(CONF_RELAY_PORT, default=DEFAULT_PORT): NumberSelector(
-                NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX)
-            ),
+            vol.Required(CONF_RELAY_PORT, default=DEFAULT_PORT): checked_number(1, 65535),
             vol.Required(CONF_RELAY_NETWORKS, default="\n".join(DEFAULT_NETWORKS)): _LINES,
             vol.Optional(CONF_RELAY_SENDERS): _LINES,
             vol.Optional(CONF_RELAY_USERNAME): TextSelector(),
@@ -98,13 +86,19 @@ def relay_section() -> dict[vol.Marker, Any]:
                     translation_key=CONF_RELAY_FORWARD_TO,
                 )
             ),
-            vol.Required(CONF_RELAY_MAX_MB, default=DEFAULT_MAX_MB): _box(1, 100, "MB"),
-            vol.Required(CONF_RELAY_HEARTBEAT_HOURS, default=DEFAULT_HEARTBEAT_HOURS): _box(
-                0, 720, "h"
+            vol.Required(CONF_RELAY_MAX_MB, default=DEFAULT_MAX_MB): checked_number(
+                1, 100, unit="MB"
             ),
+            vol.Required(
+                CONF_RELAY_HEARTBEAT_HOURS, default=DEFAULT_HEARTBEAT_HOURS
+            ): checked_number(0, 720, unit="h"),
         }
     )
-    return {vol.Optional(RELAY_SECTION): section(schema, {"collapsed": True})}
+
+
+def relay_section() -> dict[vol.Marker, Any]:
+    """The collapsed "Local relay" section of the options form."""
+    return {vol.Optional(RELAY_SECTION): section(relay_schema(), {"collapsed": True})}
 
 
 def suggested_relay(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,7 +129,7 @@ async def async_validate_relay(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The relay's options to store, or the form's errors (keyed by field)."""
     current = entry.options
-    errors: dict[str, str] = {}
+    errors = range_errors(relay_schema(), values)
     options: dict[str, Any] = {
         CONF_RELAY_ENABLED: bool(values.get(CONF_RELAY_ENABLED, False)),
         CONF_RELAY_HOST: str(values.get(CONF_RELAY_HOST) or "").strip(),

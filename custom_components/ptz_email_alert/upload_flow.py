@@ -9,9 +9,6 @@ import voluptuous as vol
 from homeassistant.config_entries import ConfigFlowResult, OptionsFlow
 from homeassistant.helpers.selector import (
     BooleanSelector,
-    NumberSelector,
-    NumberSelectorConfig,
-    NumberSelectorMode,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
@@ -34,6 +31,7 @@ from .const import (
     DEFAULT_UPLOAD_FOLDER,
     UPLOAD_PROTOCOLS,
 )
+from .form_numbers import checked_number, range_errors
 from .mail.upload_clients import (
     UploadError,
     UploadErrorKind,
@@ -69,9 +67,7 @@ def _upload_schema() -> vol.Schema:
                 )
             ),
             vol.Optional(CONF_UPLOAD_HOST): TextSelector(),
-            vol.Optional(CONF_UPLOAD_PORT): NumberSelector(
-                NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX)
-            ),
+            vol.Optional(CONF_UPLOAD_PORT): checked_number(1, 65535),
             vol.Optional(CONF_UPLOAD_USERNAME): TextSelector(),
             vol.Optional(CONF_UPLOAD_PASSWORD): _SECRET,
             vol.Optional(CONF_UPLOAD_PRIVATE_KEY): TextSelector(TextSelectorConfig(multiline=True)),
@@ -92,12 +88,15 @@ class UploadOptionsStep(OptionsFlow):
         errors: dict[str, str] = {}
         current = self.config_entry.options
         if user_input is not None:
+            errors = range_errors(_upload_schema(), user_input)
             values = {key: user_input[key] for key in UPLOAD_KEYS if key in user_input}
             if values.get(CONF_UPLOAD_PORT) is not None:
                 values[CONF_UPLOAD_PORT] = int(values[CONF_UPLOAD_PORT])
             # Saving is accepting the key seen now (the repair for a changed key says so).
             target = upload_target(values)
-            if values[CONF_UPLOAD_PROTOCOL] != "off" and target is None:
+            if errors:  # a number out of range is said next to its field: nothing is tried
+                target = None
+            elif values[CONF_UPLOAD_PROTOCOL] != "off" and target is None:
                 errors[CONF_UPLOAD_HOST] = "upload_host_required"
             elif target is not None:
                 try:
