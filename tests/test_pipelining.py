@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Awaitable, Callable
 import ssl
 
+import aiosmtplib
 import pytest
 
 from custom_components.ptz_email_alert.mail import (
@@ -24,7 +25,6 @@ from custom_components.ptz_email_alert.mail import (
     build_message,
     send_messages,
 )
-from custom_components.ptz_email_alert.mail.smtp_client import tls_version
 
 from .link import Link, LinkProfile
 from .smtp_server import PASSWORD, USERNAME, ServerFactory, TestSmtpServer
@@ -182,3 +182,12 @@ async def test_slow_starttls_login_is_not_probed(
     assert isinstance(outcomes[0], SendResult)
     assert len(link.stats.connections) == 1
     assert server.connections == 1
+
+
+def tls_version(client: aiosmtplib.SMTP) -> str | None:
+    """The TLS version of a connected client (e.g. ``"TLSv1.3"``), or None in plain text."""
+    try:
+        ssl_object = client.get_transport_info("ssl_object")
+    except aiosmtplib.SMTPServerDisconnected:
+        return None
+    return ssl_object.version() if isinstance(ssl_object, ssl.SSLObject) else None

@@ -24,7 +24,6 @@ import contextlib
 import ipaddress
 import logging
 import socket
-import ssl
 from typing import Any
 
 import aiosmtplib
@@ -397,12 +396,3 @@ async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
         await asyncio.wait({task})
     if not task.cancelled():
         task.exception()
-
-
-def tls_version(client: aiosmtplib.SMTP) -> str | None:
-    """The TLS version of a connected client (e.g. ``"TLSv1.3"``), or None in plain text."""
-    try:
-        ssl_object = client.get_transport_info("ssl_object")
-    except aiosmtplib.SMTPServerDisconnected:
-        return None
-    return ssl_object.version() if isinstance(ssl_object, ssl.SSLObject) else None
