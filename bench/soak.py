@@ -83,6 +83,7 @@ from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 import imageio_ffmpeg
 from outbox_flush import HOST, PASSWORD, USERNAME, LoopbackSmtp, machine, tls_contexts, write_docs
+import soak_trace
 
 import homeassistant
 
@@ -707,6 +708,7 @@ class Soak:
     options: str = ""  # the command line's options, for the report
     # --objects: (label, VmRSS MiB, instances of each of OBJECT_TYPES) at the end
     objects: list[tuple[str, float, dict[str, int]]] | None = None
+    trace: dict[str, Path] | None = None  # --trace: snapshot label -> its file
     log_path: Path | None = None
     stop_seconds: float | None = None
     left_after_stop: list[int] = field(default_factory=list)
@@ -739,6 +741,12 @@ class Soak:
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    async def snapshot(self, label: str, *, full: bool = True) -> None:
+        assert self.trace is not None
+        assert self.log_path is not None
+        folder = self.log_path.parent
+        self.trace[label] = await soak_trace.take(self.api.call, folder, label, full=full)
 
     # Faults -------------------------------------------------------------------------------
 
@@ -850,6 +858,10 @@ class Soak:
             samples.rss.append((at, now.rss))
             if samples.mark is None and at >= mark:
                 samples.mark = now
+                if self.trace is not None:
+                    self.spawn(self.snapshot("mark"))
+            elif self.trace is not None and round(at / SAMPLE_EVERY) % 5 == 0:
+                self.spawn(self.snapshot(f"{at:04.0f}", full=False))
             samples.children |= ffmpeg_children(pid)
             for camera in range(CAMERAS):
                 pids = ffmpeg_pids(self.cameras.url(camera))
@@ -988,6 +1000,8 @@ async def soak_and_stop(soak: Soak) -> None:
     sampler = asyncio.create_task(soak.sample_loop(soak.mark_at))
     await asyncio.gather(soak.faults_loop(), asyncio.sleep(soak.minutes * 60))
     soak.soak_seconds = soak.now()
+    if soak.trace is not None:
+        await soak.snapshot("end")
     if soak.objects is not None:
         await count_objects(soak)
     progress("email alerts switched off; waiting for every alert to be delivered")
@@ -1023,9 +1037,13 @@ async def start_hass(
         extra.append(
             await asyncio.to_thread(cached_requirement, "profiler", "objgraph", "objgraph")
         )
+    configuration = CONFIGURATION
+    if args.trace:
+        extra.append(soak_trace.install(folder / "probe"))
+        configuration += soak_trace.configuration(args.trace_frames)
     python_path = os.pathsep.join(str(path) for path in (code, *extra) if path)
     (config / "configuration.yaml").write_text(
-        CONFIGURATION.format(port=port, ffmpeg=FFMPEG, domain=DOMAIN, media=config / "media")
+        configuration.format(port=port, ffmpeg=FFMPEG, domain=DOMAIN, media=config / "media")
     )
     progress(f"starting Home Assistant in {config}")
     with (config / "stderr.txt").open("wb") as stderr:
@@ -1053,12 +1071,18 @@ async def run(args: argparse.Namespace) -> Soak:
     soak = Soak(args.minutes, args.kinds, cameras, mail, HomeAssistantApi(session, port), hass)
     soak.options = " ".join(arg for arg in sys.argv[1:] if arg != "--keep")
     soak.objects = [] if args.objects else None
+    soak.trace = {} if args.trace else None
     soak.log_path = folder / "config" / "home-assistant.log"
     mail.changed = soak.changed.set
     keep = args.keep
     try:
         await set_up(soak)
         await soak_and_stop(soak)
+        if soak.trace is not None and {"mark", "end"} <= set(soak.trace):
+            print("Allocator (MiB) every 10 s:")
+            for label, path in soak.trace.items():
+                print(f"  {label:>5}: {soak_trace.allocator_line(path)}")
+            print(soak_trace.report(soak.trace["mark"], soak.trace["end"]), flush=True)
     except BaseException:
         keep = True  # its log says why
         raise
@@ -1415,6 +1439,20 @@ def arguments() -> argparse.Namespace:
         help="count the integration's runtime objects in Home Assistant at the end, before and "
         "after a full garbage collection (its profiler, objgraph); docs not written",
     )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="glibc's allocator figures in Home Assistant every 10 s, object counts at minute 2 "
+        "and at the end, and what grew between them (bench/soak_trace.py); docs not written",
+    )
+    parser.add_argument(
+        "--trace-frames",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --trace: tracemalloc on from the start, N frames a traceback, and a snapshot "
+        "at minute 2 and at the end (they cost memory themselves)",
+    )
     parser.add_argument("--commit", help="run the integration as of this commit")
     parser.add_argument(
         "--keep", action="store_true", help="keep the configuration folder and its log"
@@ -1426,7 +1464,9 @@ def arguments() -> argparse.Namespace:
     args.kinds = tuple(FAULT_NAMES[name] for name in names)
     if args.quick:
         args.minutes = 2.0
-    args.docs = not (args.quick or args.env or args.objects) and args.kinds == FAULT_KINDS
+    args.docs = args.kinds == FAULT_KINDS and not (
+        args.quick or args.env or args.objects or args.trace
+    )
     return args
 
 
