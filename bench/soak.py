@@ -94,7 +94,13 @@ CACHE = Path(
     os.environ.get("PTZ_CACHE_DIR")
     or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ptz_email_alert"
 )
-SECTION = "## Soak"
+SECTIONS = {"glibc": "## Soak", "jemalloc": "## Soak with jemalloc"}
+ALLOCATORS = {
+    "glibc": "glibc's malloc, as Home Assistant runs from a Python venv (nothing preloaded)",
+    "jemalloc": "jemalloc, preloaded with the settings of Home Assistant's container image, as "
+    "Home Assistant OS and Container run it (`LD_PRELOAD`, `MALLOC_CONF="
+    f"{soak_trace.JEMALLOC_CONF}`)",
+}
 COMMAND = ".venv/bin/python bench/soak.py"
 DOMAIN = "ptz_email_alert"
 EVENTS = (f"{DOMAIN}_alert", f"{DOMAIN}_delivered", f"{DOMAIN}_delivery_failed",
@@ -708,7 +714,11 @@ class Soak:
     options: str = ""  # the command line's options, for the report
     # --objects: (label, VmRSS MiB, instances of each of OBJECT_TYPES) at the end
     objects: list[tuple[str, float, dict[str, int]]] | None = None
-    trace: dict[str, Path] | None = None  # --trace: snapshot label -> its file
+    allocator: str = "glibc"
+    # The probe's figures (bench/soak_trace.py): label -> file; "mark", "end" and every 10 s.
+    trace: dict[str, Path] = field(default_factory=dict)
+    full_trace: bool = False  # --trace: object counts (and tracemalloc) at the mark and end
+    held: str = "(not measured)"  # what the allocator held, mark -> end
     log_path: Path | None = None
     stop_seconds: float | None = None
     left_after_stop: list[int] = field(default_factory=list)
@@ -742,8 +752,7 @@ class Soak:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def snapshot(self, label: str, *, full: bool = True) -> None:
-        assert self.trace is not None
+    async def snapshot(self, label: str, *, full: bool = False) -> None:
         assert self.log_path is not None
         folder = self.log_path.parent
         self.trace[label] = await soak_trace.take(self.api.call, folder, label, full=full)
@@ -858,10 +867,9 @@ class Soak:
             samples.rss.append((at, now.rss))
             if samples.mark is None and at >= mark:
                 samples.mark = now
-                if self.trace is not None:
-                    self.spawn(self.snapshot("mark"))
-            elif self.trace is not None and round(at / SAMPLE_EVERY) % 5 == 0:
-                self.spawn(self.snapshot(f"{at:04.0f}", full=False))
+                self.spawn(self.snapshot("mark", full=self.full_trace))
+            elif round(at / SAMPLE_EVERY) % 5 == 0:
+                self.spawn(self.snapshot(f"{at:04.0f}"))
             samples.children |= ffmpeg_children(pid)
             for camera in range(CAMERAS):
                 pids = ffmpeg_pids(self.cameras.url(camera))
@@ -1000,8 +1008,7 @@ async def soak_and_stop(soak: Soak) -> None:
     sampler = asyncio.create_task(soak.sample_loop(soak.mark_at))
     await asyncio.gather(soak.faults_loop(), asyncio.sleep(soak.minutes * 60))
     soak.soak_seconds = soak.now()
-    if soak.trace is not None:
-        await soak.snapshot("end")
+    await soak.snapshot("end", full=soak.full_trace)
     if soak.objects is not None:
         await count_objects(soak)
     progress("email alerts switched off; waiting for every alert to be delivered")
@@ -1038,9 +1045,9 @@ async def start_hass(
             await asyncio.to_thread(cached_requirement, "profiler", "objgraph", "objgraph")
         )
     configuration = CONFIGURATION
-    if args.trace:
-        extra.append(soak_trace.install(folder / "probe"))
-        configuration += soak_trace.configuration(args.trace_frames)
+    # The probe: the allocator's figures every 10 s (and with --trace, what grew).
+    extra.append(soak_trace.install(folder / "probe"))
+    configuration += soak_trace.configuration(args.trace_frames, config, 60.0 + RSS_MARK)
     python_path = os.pathsep.join(str(path) for path in (code, *extra) if path)
     (config / "configuration.yaml").write_text(
         configuration.format(port=port, ffmpeg=FFMPEG, domain=DOMAIN, media=config / "media")
@@ -1049,7 +1056,8 @@ async def start_hass(
     with (config / "stderr.txt").open("wb") as stderr:
         return await asyncio.create_subprocess_exec(
             str(Path(sys.executable).parent / "hass"), "--config", str(config), "--skip-pip",
-            env={**os.environ, **dict(pair.split("=", 1) for pair in args.env),
+            env={**os.environ, **soak_trace.allocator_environment(args.allocator),
+                 **dict(pair.split("=", 1) for pair in args.env),
                  "PYTHONPATH": python_path},
             stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
         )  # fmt: skip
@@ -1071,18 +1079,21 @@ async def run(args: argparse.Namespace) -> Soak:
     soak = Soak(args.minutes, args.kinds, cameras, mail, HomeAssistantApi(session, port), hass)
     soak.options = " ".join(arg for arg in sys.argv[1:] if arg != "--keep")
     soak.objects = [] if args.objects else None
-    soak.trace = {} if args.trace else None
+    soak.full_trace, soak.allocator = args.trace, args.allocator
     soak.log_path = folder / "config" / "home-assistant.log"
     mail.changed = soak.changed.set
     keep = args.keep
     try:
         await set_up(soak)
         await soak_and_stop(soak)
-        if soak.trace is not None and {"mark", "end"} <= set(soak.trace):
+        if args.trace and {"mark", "end"} <= set(soak.trace):
             print("Allocator (MiB) every 10 s:")
             for label, path in soak.trace.items():
                 print(f"  {label:>5}: {soak_trace.allocator_line(path)}")
             print(soak_trace.report(soak.trace["mark"], soak.trace["end"]), flush=True)
+            print(soak_trace.peak_report(soak.trace["mark"], config / "trace-peak"), flush=True)
+        if {"mark", "end"} <= set(soak.trace):  # before the folder goes
+            soak.held = soak_trace.allocator_summary(soak.trace["mark"], soak.trace["end"])
     except BaseException:
         keep = True  # its log says why
         raise
@@ -1334,7 +1345,7 @@ def section(soak: Soak, result: Figures, date: str, seconds: float, version: str
         ]
     )
     faults = "\n".join(["| Fault | Times | What happened |", "|---|---:|---|", *fault_rows(soak)])
-    return f"""{SECTION}
+    return f"""{SECTIONS[soak.allocator]}
 
 A real Home Assistant (`hass`, its own process, fresh configuration folder, onboarded through \
 its API) with the integration, one account (STARTTLS + AUTH to a loopback aiosmtpd server in \
@@ -1366,6 +1377,8 @@ whole run took {seconds:.0f} s: set-up, {soak.soak_seconds:.0f} s of soak, \
 - Machine: {machine()}, {ram()}; load average {soak.load[0]} at the start, {soak.load[1]} \
 at the end (a shared machine: other work ran meanwhile)
 - Home Assistant {soak.api.version}; integration: {version}
+- Allocator: {ALLOCATORS[soak.allocator]}. What it held, minute {soak.mark_at / 60:g} → end: \
+{soak.held}
 - Date: {date}
 - Alerts by event type: {", ".join(f"{k} {v}" for k, v in kinds.most_common())}; \
 {result.held_back} held back (not to be emailed). Outbox events: {delivered} alert emails \
@@ -1440,6 +1453,13 @@ def arguments() -> argparse.Namespace:
         "after a full garbage collection (its profiler, objgraph); docs not written",
     )
     parser.add_argument(
+        "--allocator",
+        choices=("glibc", "jemalloc"),
+        default="glibc",
+        help="Home Assistant's malloc: glibc's (a Python venv) or jemalloc with the settings of "
+        "Home Assistant's container image (Home Assistant OS and Container); each has its section",
+    )
+    parser.add_argument(
         "--trace",
         action="store_true",
         help="glibc's allocator figures in Home Assistant every 10 s, object counts at minute 2 "
@@ -1492,7 +1512,7 @@ def main() -> None:
     if soak.objects is not None:
         print(objects_report(soak))
     if args.docs:
-        write_docs(text, SECTION)
+        write_docs(text, SECTIONS[args.allocator])
         print(f"Wrote {(REPO / 'docs' / 'benchmarks.md').relative_to(REPO)}")
     sys.exit(0 if all(result.checks.values()) else 1)
 

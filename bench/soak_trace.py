@@ -38,6 +38,8 @@ from collections import Counter
 import ctypes
 import gc
 import json
+import threading
+import time
 import tracemalloc
 
 DOMAIN = "soak_probe"
@@ -56,6 +58,25 @@ def _mallinfo():
     return {name: getattr(info, name) for name, _ in _MallInfo2._fields_}
 
 
+def _jemalloc():
+    """jemalloc's own figures when it is preloaded (as in Home Assistant's container)."""
+    try:
+        mallctl = ctypes.CDLL(None).mallctl
+    except AttributeError:
+        return None
+    mallctl.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t),
+                        ctypes.c_void_p, ctypes.c_size_t]
+    epoch = ctypes.c_uint64(1)  # refreshes the statistics
+    mallctl(b"epoch", None, None, ctypes.byref(epoch), ctypes.sizeof(epoch))
+    figures = {}
+    for name in ("allocated", "active", "resident", "retained", "mapped"):
+        value = ctypes.c_size_t()
+        size = ctypes.c_size_t(ctypes.sizeof(value))
+        if mallctl(f"stats.{name}".encode(), ctypes.byref(value), ctypes.byref(size), None, 0) == 0:
+            figures[name] = value.value
+    return figures
+
+
 def _rss():
     with open("/proc/self/status") as status:
         for line in status:
@@ -70,15 +91,17 @@ def _take(path, collect, full):
         "collected": collected,
         "traced": tracemalloc.get_traced_memory()[0],
         "mallinfo": _mallinfo(),
+        "jemalloc": _jemalloc(),
         "status": dict(_rss()),
     }
-    if full:
+    if full and figures["jemalloc"] is None:
         libc = ctypes.CDLL("libc.so.6")
         libc.fopen.restype = ctypes.c_void_p
         libc.malloc_info.argtypes = libc.fclose.argtypes = None
         stream = libc.fopen((path + ".xml").encode(), b"w")
         libc.malloc_info(0, ctypes.c_void_p(stream))
         libc.fclose(ctypes.c_void_p(stream))
+    if full:
         if tracemalloc.is_tracing():
             tracemalloc.take_snapshot().dump(path)
         types = Counter(type(obj).__qualname__ for obj in gc.get_objects())
@@ -87,10 +110,25 @@ def _take(path, collect, full):
         json.dump(figures, file)
 
 
+def _catch_peaks(path, warm_up, step):
+    """Keep a snapshot of the moment the traced memory was highest (after ``warm_up`` s)."""
+    time.sleep(warm_up)
+    best = tracemalloc.get_traced_memory()[0] + step
+    while True:
+        time.sleep(0.2)
+        if (now := tracemalloc.get_traced_memory()[0]) > best:
+            best = now + step
+            tracemalloc.take_snapshot().dump(path)
+
+
 async def async_setup(hass, config):
-    frames = config.get(DOMAIN, {}).get("frames", 0)
+    settings = config.get(DOMAIN, {})
+    frames = settings.get("frames", 0)
     if frames and not tracemalloc.is_tracing():
         tracemalloc.start(frames)
+        threading.Thread(
+            target=_catch_peaks, args=(settings["peak"], settings["warm_up"], 2**20),
+            daemon=True, name="soak_probe_peaks").start()
 
     async def snapshot(call):
         await hass.async_add_executor_job(
@@ -101,9 +139,43 @@ async def async_setup(hass, config):
 '''
 
 
-def configuration(frames: int) -> str:
-    """The probe's lines in configuration.yaml: ``frames`` > 0 starts tracemalloc."""
-    return f"{DOMAIN}:\n  frames: {frames}\n"
+# How Home Assistant's container starts it (the run script of its image): jemalloc, with these.
+JEMALLOC_CONF = "background_thread:true,metadata_thp:auto,dirty_decay_ms:20000,muzzy_decay_ms:20000"
+_JEMALLOC_PLACES = ("/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+                    "/usr/lib")  # fmt: skip
+
+
+def allocator_environment(allocator: str) -> dict[str, str]:
+    """Home Assistant's environment for ``allocator``: glibc's malloc (nothing to set; a Python
+    venv runs it so) or jemalloc as Home Assistant OS and Container run it."""
+    if allocator == "glibc":
+        return {}
+    for place in _JEMALLOC_PLACES:
+        if (library := Path(place) / "libjemalloc.so.2").is_file():
+            return {"LD_PRELOAD": str(library), "MALLOC_CONF": JEMALLOC_CONF}
+    raise SystemExit("jemalloc not found: install it (Debian: apt-get install libjemalloc2)")
+
+
+def configuration(frames: int, folder: Path, warm_up: float) -> str:
+    """The probe's lines in configuration.yaml: ``frames`` > 0 starts tracemalloc and keeps a
+    snapshot of the highest traced memory after ``warm_up`` s in ``folder``/trace-peak."""
+    return f"{DOMAIN}:\n  frames: {frames}\n  peak: {folder / 'trace-peak'}\n  warm_up: {warm_up}\n"
+
+
+def peak_report(mark: Path, peak: Path, top: int = 15) -> str:
+    """What was held at the highest traced memory beyond what was held at the mark."""
+    if not (mark.is_file() and peak.is_file()):
+        return "No tracemalloc peak (needs --trace-frames)"
+    old = tracemalloc.Snapshot.load(str(mark))
+    new = tracemalloc.Snapshot.load(str(peak))
+    total = sum(stat.size for stat in new.statistics("filename"))
+    lines = [f"At the highest traced memory ({total / 2**20:.1f} MiB), beyond the mark:"]
+    for stat in new.compare_to(old, "traceback")[:top]:
+        lines.append(f"  {_kib(stat.size_diff)} in {stat.count_diff:+d} blocks:")
+        lines.extend(
+            f"      {_short(frame.filename)}:{frame.lineno}" for frame in reversed(stat.traceback)
+        )
+    return "\n".join(lines)
 
 
 def install(folder: Path) -> Path:
@@ -136,13 +208,45 @@ def figures(path: Path) -> dict[str, Any]:
 
 
 def allocator_line(path: Path) -> str:
-    """VmRSS and glibc's in-use and free bytes, in MiB, of one sample."""
+    """VmRSS and the allocator's figures, in MiB, of one sample."""
     sample = figures(path)
+    rss = f"VmRSS {sample['status']['VmRSS'] / 1024:.0f}"
+    if jemalloc := sample.get("jemalloc"):
+        return (
+            rss
+            + ", jemalloc: "
+            + ", ".join(f"{name} {value / 2**20:.0f}" for name, value in jemalloc.items())
+        )
     info = sample["mallinfo"]
     return (
-        f"VmRSS {sample['status']['VmRSS'] / 1024:.0f}, in use {info['uordblks'] / 2**20:.0f} "
-        f"(traced {sample['traced'] / 2**20:.0f}), free in arenas {info['fordblks'] / 2**20:.0f},"
-        f" mmapped {info['hblkhd'] / 2**20:.0f}"
+        f"{rss}, glibc: in use {info['uordblks'] / 2**20:.0f} (traced "
+        f"{sample['traced'] / 2**20:.0f}), free in arenas {info['fordblks'] / 2**20:.0f}, "
+        f"mmapped {info['hblkhd'] / 2**20:.0f}"
+    )
+
+
+def allocator_summary(first: Path, last: Path) -> str:
+    """For the docs: what the allocator holds for the program at ``first`` and ``last``, and
+    what it keeps beside that; a leak shows in the first, fragmentation in the second."""
+    before, after = figures(first), figures(last)
+
+    def mib(sample: dict[str, Any], *keys: str) -> float:
+        return float(sum(sample[key] for key in keys)) / 2**20
+
+    if (old := before.get("jemalloc")) and (new := after.get("jemalloc")):
+        held = (mib(old, "allocated"), mib(new, "allocated"))
+        return (
+            f"jemalloc: allocated (held by the program) {held[0]:.1f} → {held[1]:.1f} MiB "
+            f"({held[1] - held[0]:+.1f}), resident {mib(old, 'resident'):.1f} → "
+            f"{mib(new, 'resident'):.1f} MiB"
+        )
+    old, new = before["mallinfo"], after["mallinfo"]
+    used = (mib(old, "uordblks", "hblkhd"), mib(new, "uordblks", "hblkhd"))
+    free = (mib(old, "fordblks"), mib(new, "fordblks"))
+    return (
+        f"glibc malloc: in use (held by the program) {used[0]:.1f} → {used[1]:.1f} MiB "
+        f"({used[1] - used[0]:+.1f}); freed but kept in its arenas {free[0]:.1f} → "
+        f"{free[1]:.1f} MiB ({free[1] - free[0]:+.1f})"
     )
 
 

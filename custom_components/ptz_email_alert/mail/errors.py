@@ -284,3 +284,20 @@ def _one_line(text: str) -> str:
 MESSAGE_CAUSES = frozenset(
     {FailureCause.MESSAGE_TOO_LARGE, FailureCause.REJECTED, FailureCause.RECIPIENTS_REFUSED}
 )
+
+
+def detached[E: BaseException](err: E) -> E:
+    """``err`` without the tracebacks down its chain, to be kept after its ``except`` block.
+
+    A traceback holds the frames the error went through, with their locals: a whole batch of
+    messages or an upload's files, and often a list that holds the error again, a cycle only
+    a full garbage collection frees. An error kept as an outcome or a last error keeps its
+    cause, reply and text, not those frames.
+    """
+    seen: set[int] = set()
+    link: BaseException | None = err
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.__traceback__ = None
+        link = link.__cause__ or link.__context__
+    return err

@@ -15,7 +15,7 @@ import time
 import aiosmtplib
 from aiosmtplib.email import extract_recipients, extract_sender, flatten_message
 
-from .errors import FailureCause, SmtpError, classify
+from .errors import FailureCause, SmtpError, classify, detached
 from .link_watch import KnownAddresses, StallError
 from .smtp_client import GREETING_GRACE, LinkClient, cancel_and_wait
 
@@ -254,11 +254,11 @@ async def send_messages(
                 try:
                     outcomes.append(await session.send(message))
                 except SmtpError as err:
-                    outcomes.append(err)
+                    outcomes.append(detached(err))
                     if err.cause in _CONNECTION_LOST:
                         break
     except SmtpError as err:
-        outcomes.append(err)
+        outcomes.append(detached(err))
     else:
         # The connection's last bytes are the last delivered message's (for data counters).
         last = next((i for i in reversed(range(len(outcomes))) if _counted(outcomes[i])), None)

@@ -15,6 +15,7 @@ import logging
 from typing import Any
 import uuid
 
+from .errors import detached
 from .outbox_records import (
     CorruptRecordError,
     DropReason,
@@ -247,7 +248,7 @@ class UploadQueue:
         try:
             seen = await self._upload(item.folder, files, self.pinned_key)
         except UploadError as err:
-            self._record_failure(item, err)
+            self._record_failure(item, detached(err))  # kept: not with this frame's files
             return err
         finally:
             self._in_flight.discard(item.item_id)

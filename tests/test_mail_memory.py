@@ -1,0 +1,98 @@
+"""A failed send must not keep its batch in memory.
+
+An outcome that is an exception carries a traceback, and the traceback holds the frames it
+went through, with their locals: the batch's messages (up to 4 MB) and the list of outcomes,
+which holds the exception again. That cycle is freed only by a full garbage collection, which
+runs rarely in a process of Home Assistant's size: during an outage, each retry left another
+batch behind (the soak saw 25 MB of message bodies held at its peak).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import gc
+import types
+
+import pytest
+
+from custom_components.ptz_email_alert.mail import FailureCause, SmtpError, send_messages
+from custom_components.ptz_email_alert.mail.errors import detached
+from custom_components.ptz_email_alert.mail.sender import RawMessage
+
+from .smtp_server import ServerFactory
+from .test_mail_sender import _message, _settings
+
+
+@pytest.fixture
+def cyclic_garbage() -> Iterator[list[object]]:
+    """What only the cyclic garbage collector would free, from the test's own work."""
+    gc.collect()
+    gc.disable()
+    garbage: list[object] = []
+    try:
+        yield garbage
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        garbage.extend(gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+
+
+def _frames_of_send(garbage: list[object]) -> list[str]:
+    return [
+        item.f_code.co_qualname
+        for item in garbage
+        if isinstance(item, types.FrameType) and "/mail/" in item.f_code.co_filename
+    ]
+
+
+def _batch() -> list[RawMessage]:
+    return [RawMessage.from_message(_message(f"Alert {n}", attachments=2)) for n in range(3)]  # type: ignore[arg-type]
+
+
+def test_a_detached_error_keeps_its_words_not_its_frames() -> None:
+    """What the upload queue keeps as its last error: not the frames that held its files."""
+
+    def reset(files: list[bytes]) -> None:
+        raise OSError("connection reset")
+
+    def fail(files: list[bytes]) -> None:
+        try:
+            reset(files)
+        except OSError as err:
+            raise SmtpError(FailureCause.DISCONNECTED, "Connection lost") from err
+
+    try:
+        fail([b"x" * 1000])
+    except SmtpError as err:
+        kept = detached(err)
+    assert str(kept.__cause__) == "connection reset"
+    assert kept.cause is FailureCause.DISCONNECTED
+    assert kept.__traceback__ is None
+    assert kept.__cause__ is not None
+    assert kept.__cause__.__traceback__ is None
+
+
+async def test_a_connection_dropped_in_data_leaves_no_batch_behind(
+    smtp_server: ServerFactory, cyclic_garbage: list[object]
+) -> None:
+    server = await smtp_server("starttls", drop_in_data=True)
+    outcomes = await send_messages(_settings(server), _batch())
+    assert all(isinstance(outcome, SmtpError) for outcome in outcomes)
+    errors = {id(outcome) for outcome in outcomes}
+    del outcomes
+    await _settle(cyclic_garbage, errors)
+
+
+async def _settle(cyclic_garbage: list[object], errors: set[int]) -> None:
+    """The fixture collects at teardown; check here what a collection now would find."""
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    gc.collect()
+    found = list(gc.garbage)
+    gc.garbage.clear()
+    gc.set_debug(0)
+    assert not [item for item in found if id(item) in errors], "an error outcome in a cycle"
+    assert _frames_of_send(found) == []
+    assert not [item for item in found if isinstance(item, RawMessage)]
