@@ -315,6 +315,8 @@ async def test_alert_clip_saved_linked_and_attached(
         await asyncio.gather(*monitor.alerts.clips._saving)
     saved = media / DOMAIN / "front_gate" / day / name
     assert saved.read_bytes() == attached  # one cut, mailed and kept
+    assert ring._folder is not None
+    assert not list(ring._folder.glob("cut*"))  # moved into the media folder, nothing left
     numbers, _duration = await decode_clip(attached, tmp_path)
     assert abs(numbers[0] - (at_trigger - 2 * FPS)) <= FPS, (numbers, at_trigger)
     assert abs(numbers[-1] - (at_trigger + 2 * FPS)) <= FPS, (numbers, at_trigger)

@@ -12,6 +12,7 @@ import asyncio
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+import shutil
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
@@ -22,7 +23,7 @@ from .const import DOMAIN, LOGGER
 from .evidence import Evidence, evidence_names
 from .mail.message import Attachment, EmailContent
 from .vision.clip_ring import ClipConfig, ClipRing
-from .vision.jpeg import email_size
+from .vision.jpeg import email_size_of
 
 SEGMENT_SECONDS = 2.0
 # Beyond clip_after: the segment holding the clip's end closes at the next keyframe after
@@ -47,7 +48,7 @@ class Clips:
         self.settings = settings
         self.evidence = evidence
         self.ring: ClipRing | None = None
-        self._cuts: dict[datetime, asyncio.Task[bytes | None]] = {}
+        self._cuts: dict[datetime, asyncio.Task[Path | None]] = {}
         self._saving: set[asyncio.Task[None]] = set()
 
     @property
@@ -113,12 +114,18 @@ class Clips:
         cut = self._cut(when)
         # Waited on, not awaited: a cut cancelled by a stop must not cancel the email.
         await asyncio.wait({cut})
-        clip = None if cut.cancelled() or cut.exception() else cut.result()
-        if clip is None:
+        path = None if cut.cancelled() or cut.exception() else cut.result()
+        if path is None:
             return content
-        others = [attachment.content for attachment in content.attachments]
-        if email_size([*others, clip]) > self.settings.max_email_kb * 1024:
-            LOGGER.debug("Camera %s: clip too large to attach", self.settings.name)
+        others = [len(attachment.content) for attachment in content.attachments]
+        try:
+            # Read only when it fits: an MJPEG camera's clip is several MB.
+            size = (await self.hass.async_add_executor_job(path.stat)).st_size
+            if email_size_of([*others, size]) > self.settings.max_email_kb * 1024:
+                LOGGER.debug("Camera %s: clip too large to attach", self.settings.name)
+                return content
+            clip = await self.hass.async_add_executor_job(path.read_bytes)
+        except OSError:
             return content
         video = Attachment(clip_name(when, event_type), clip, "video/mp4")
         return replace(content, attachments=[*content.attachments, video])
@@ -133,14 +140,14 @@ class Clips:
         self._saving.add(task)
         task.add_done_callback(self._saving.discard)
 
-    def _cut(self, when: datetime) -> asyncio.Task[bytes | None]:
+    def _cut(self, when: datetime) -> asyncio.Task[Path | None]:
         """One cut per alert, shared by the attachment and the saved file."""
         if (task := self._cuts.get(when)) is None:
             assert self.ring is not None
             trigger = when.timestamp()
             task = self._entry.async_create_background_task(
                 self.hass,
-                self.ring.async_cut(
+                self.ring.async_cut_file(
                     trigger - self.settings.clip_before,
                     trigger + self.settings.clip_after,
                     wait=self.wait_seconds,
@@ -152,24 +159,36 @@ class Clips:
 
     async def _async_save(self, when: datetime, event_type: str) -> None:
         try:
-            clip = await self._cut(when)
+            cut = await self._cut(when)
         finally:
             self._cuts.pop(when, None)
-        if clip is None:
+        if cut is None:
             LOGGER.info("Camera %s: no clip for the alert of %s", self.settings.name, when)
             return
         name = clip_name(when, event_type)
         path = self.evidence.folder / dt_util.as_local(when).strftime("%Y-%m-%d") / name
+        upload = self._entry.runtime_data.upload
         try:
-            await self.hass.async_add_executor_job(_write, path, clip)
+            clip = await self.hass.async_add_executor_job(_move, cut, path, upload is not None)
         except OSError as err:
             LOGGER.warning("Camera %s: clip not saved in %s: %s", self.settings.name, path, err)
-        if (upload := self._entry.runtime_data.upload) is not None:
+            clip = None
+        if upload is not None and clip is not None:
             await upload.async_queue_alert(
                 self.settings.name, when, event_type, [], clip=(name, clip)
             )
 
 
-def _write(path: Path, clip: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(clip)
+def _move(cut: Path, path: Path, read: bool) -> bytes | None:
+    """Move the cut into the evidence folder, disk to disk; its bytes if ``read``.
+
+    The bytes are for the upload. A clip that cannot be saved is still read for it, then
+    deleted.
+    """
+    try:
+        clip = cut.read_bytes() if read else None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(cut, path)
+    finally:
+        cut.unlink(missing_ok=True)
+    return clip

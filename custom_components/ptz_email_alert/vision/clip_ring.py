@@ -290,9 +290,24 @@ class ClipRing:
             await asyncio.to_thread(_unlink, old)
 
     async def async_cut(self, start: float, end: float, *, wait: float) -> bytes | None:
-        """The MP4 of wall-clock ``start``..``end`` (None: nothing covers it, or it failed).
+        """The MP4 of wall-clock ``start``..``end`` as bytes; see :meth:`async_cut_file`."""
+        if (path := await self.async_cut_file(start, end, wait=wait)) is None:
+            return None
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except OSError:
+            return None
+        finally:
+            await asyncio.to_thread(_unlink, [path])
 
-        Waits up to ``wait`` s for ``end`` to be recorded; what is there then is used.
+    async def async_cut_file(self, start: float, end: float, *, wait: float) -> Path | None:
+        """The MP4 of wall-clock ``start``..``end`` as a file in the ring's folder, or None.
+
+        None: nothing covers it, or it failed. The caller moves or deletes the file: a clip
+        of an MJPEG camera is several MB, so it goes from disk to disk, not through memory.
+
+        Waits up to ``wait`` s for ``end`` to be recorded; what is there then is used. The
+        file goes with the ring's folder when the ring stops.
         """
         self._holds.append(start)
         try:
@@ -317,7 +332,7 @@ class ClipRing:
                 )
         return bool(self.segments and self.segments[-1].end >= until)
 
-    async def _cut(self, parts: list[Segment], start: float, end: float) -> bytes | None:
+    async def _cut(self, parts: list[Segment], start: float, end: float) -> Path | None:
         assert self._folder is not None
         self._cuts += 1
         script = self._folder / f"cut{self._cuts}.txt"
@@ -346,16 +361,13 @@ class ClipRing:
             errors.feed(b"cutting the clip took too long\n")
         finally:
             await end_process(process, signal.SIGKILL)
-        try:
-            if process.returncode != 0:
-                self.last_error = redact_text(errors.last_line) or "cutting the clip failed"
-                _LOGGER.debug("Clip cut failed: %s", self.last_error)
-                return None
-            return await asyncio.to_thread(output.read_bytes)
-        except OSError:
+        await asyncio.to_thread(_unlink, [script])
+        if process.returncode != 0:
+            self.last_error = redact_text(errors.last_line) or "cutting the clip failed"
+            _LOGGER.debug("Clip cut failed: %s", self.last_error)
+            await asyncio.to_thread(_unlink, [output])
             return None
-        finally:
-            await asyncio.to_thread(_unlink, [script, output])
+        return output
 
 
 def _unlink(paths: list[Path]) -> None:

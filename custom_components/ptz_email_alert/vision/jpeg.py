@@ -17,7 +17,12 @@ _OVERHEAD = 8 * 1024
 
 def email_size(images: Sequence[bytes]) -> int:
     """About how large an email with these JPEGs is."""
-    return int(sum(len(image) for image in images) * _BASE64) + _OVERHEAD
+    return email_size_of([len(image) for image in images])
+
+
+def email_size_of(sizes: Sequence[int]) -> int:
+    """About how large an email with attachments of these sizes (bytes) is."""
+    return int(sum(sizes) * _BASE64) + _OVERHEAD
 
 
 def fit_to_budget(images: Sequence[bytes], max_email_bytes: int) -> list[bytes]:
