@@ -236,7 +236,7 @@ def allocator_summary(first: Path, last: Path) -> str:
     if (old := before.get("jemalloc")) and (new := after.get("jemalloc")):
         held = (mib(old, "allocated"), mib(new, "allocated"))
         return (
-            f"jemalloc: allocated (held by the program) {held[0]:.1f} → {held[1]:.1f} MiB "
+            f"allocated (held by the program) {held[0]:.1f} → {held[1]:.1f} MiB "
             f"({held[1] - held[0]:+.1f}), resident {mib(old, 'resident'):.1f} → "
             f"{mib(new, 'resident'):.1f} MiB"
         )
@@ -244,7 +244,7 @@ def allocator_summary(first: Path, last: Path) -> str:
     used = (mib(old, "uordblks", "hblkhd"), mib(new, "uordblks", "hblkhd"))
     free = (mib(old, "fordblks"), mib(new, "fordblks"))
     return (
-        f"glibc malloc: in use (held by the program) {used[0]:.1f} → {used[1]:.1f} MiB "
+        f"in use (held by the program) {used[0]:.1f} → {used[1]:.1f} MiB "
         f"({used[1] - used[0]:+.1f}); freed but kept in its arenas {free[0]:.1f} → "
         f"{free[1]:.1f} MiB ({free[1] - free[0]:+.1f})"
     )
