@@ -168,27 +168,29 @@ class Clips:
         name = clip_name(when, event_type)
         path = self.evidence.folder / dt_util.as_local(when).strftime("%Y-%m-%d") / name
         upload = self._entry.runtime_data.upload
-        try:
-            clip = await self.hass.async_add_executor_job(_move, cut, path, upload is not None)
-        except OSError as err:
-            LOGGER.warning("Camera %s: clip not saved in %s: %s", self.settings.name, path, err)
-            clip = None
+        clip, error = await self.hass.async_add_executor_job(_move, cut, path, upload is not None)
+        if error:
+            LOGGER.warning("Camera %s: clip not saved in %s: %s", self.settings.name, path, error)
         if upload is not None and clip is not None:
             await upload.async_queue_alert(
                 self.settings.name, when, event_type, [], clip=(name, clip)
             )
 
 
-def _move(cut: Path, path: Path, read: bool) -> bytes | None:
-    """Move the cut into the evidence folder, disk to disk; its bytes if ``read``.
+def _move(cut: Path, path: Path, read: bool) -> tuple[bytes | None, str]:
+    """Move the cut into the evidence folder, disk to disk: (its bytes if ``read``, error).
 
-    The bytes are for the upload. A clip that cannot be saved is still read for it, then
-    deleted.
+    The bytes are for the upload, which still gets a clip that cannot be saved (a full or
+    read-only media folder). The cut is gone afterwards either way.
     """
+    clip: bytes | None = None
     try:
-        clip = cut.read_bytes() if read else None
+        if read:
+            clip = cut.read_bytes()
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(cut, path)
+    except OSError as err:
+        return clip, str(err)
     finally:
         cut.unlink(missing_ok=True)
-    return clip
+    return clip, ""
