@@ -135,7 +135,7 @@ async def test_motion_sends_one_email_with_a_burst(
     assert len(saved) == 3
     monitor = next(iter(entry.runtime_data.cameras.values()))
     assert monitor.last_alert is not None
-    assert monitor.last_alert.images[0] == pictures[0].get_content()
+    assert monitor.last_alert.picture == pictures[0].get_content()
 
 
 async def test_full_resolution_pictures_are_kept_locally(

@@ -122,6 +122,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: PtzEmailAlertConfigEntr
     if data.relay is not None:
         await data.relay.async_stop()  # no new mail while the outbox closes
     await asyncio.gather(*(camera.async_finish_alerts() for camera in data.cameras.values()))
+    # Stopped here, their ffmpeg tasks end on their own; left to the unload's cancellation,
+    # each would keep a traceback cycle holding the whole old runtime until a rare full GC.
+    await asyncio.gather(*(camera.async_stop() for camera in data.cameras.values()))
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     await data.homes.async_flush()
     # A batch on the wire finishes and is recorded: cut off, it would be sent twice.

@@ -70,7 +70,9 @@ class AlertRecord:
     event_type: str
     zone: str | None
     subject: str
-    images: list[bytes] = field(default_factory=list)
+    # Its first (marked) picture, for the image entity; the others went out with the email.
+    picture: bytes | None = None
+    snapshots: int = 0
     message_id: str | None = None
     events: list[str] = field(default_factory=list)
     held_back: str | None = None  # why it was not emailed (switched_off, disarmed, snoozed)
@@ -231,7 +233,8 @@ class Alerts:
             self._prepare_pictures, originals, marks, when
         )
         record = AlertRecord(
-            now, event_type, primary.zone, subject, images, events=capture.event_types,
+            now, event_type, primary.zone, subject, images[0] if images else None, len(images),
+            events=capture.event_types,
             held_back=held_back, ai=outcome.as_dict() if outcome else None,
         )  # fmt: skip
         self.last_alert = record

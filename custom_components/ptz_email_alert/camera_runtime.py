@@ -91,6 +91,7 @@ class CameraRuntime:
         self._offline_reported = False
         self._source: FfmpegSource | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._analysis: asyncio.Task[None] | None = None  # the frame in the executor, if any
         self._ffmpeg = ffmpeg_binary
         self._hold_timers: dict[str, CALLBACK_TYPE] = {}
         self._faults = DetectorFaults(hass, self.name, subentry.subentry_id)
@@ -202,7 +203,9 @@ class CameraRuntime:
         await self.alerts.async_finish()
 
     async def async_stop(self) -> None:
-        """Stop ffmpeg, the poller and timers."""
+        """Stop ffmpeg, the poller and timers (once: the unload stops it, and a failed set-up)."""
+        if self._stopped:
+            return
         # A frame still in the executor must not start timers after this.
         self._stopped = True
         self.alerts.arming.async_stop()
@@ -220,7 +223,12 @@ class CameraRuntime:
             self._poller.cancel()
         if self._source is not None:
             await self._source.stop()
-        # Callback cycles keep a stopped runtime until a rare full GC: drop its pictures now.
+        # Callback cycles keep a stopped runtime until a rare full GC: drop its pictures and
+        # what its analyser learned now (after the frame in the executor, which uses them).
+        if self._analysis is not None:
+            await asyncio.wait({self._analysis})
+        self.analyser.release()
+        self.alerts.last_alert = None  # its entities go with it
         self.ring.clear()
         self._boxes.clear()
         await self.alerts.clips.async_stop()
@@ -265,7 +273,7 @@ class CameraRuntime:
         if self._busy or self._stopped:
             return  # still analysing the previous frame: skip, never queue up
         self._busy = True
-        self.entry.async_create_background_task(
+        self._analysis = self.entry.async_create_background_task(
             self.hass, self._async_analyse(frame), f"{DOMAIN} analyse {self.name}"
         )
 

@@ -72,7 +72,7 @@ async def async_get_config_entry_diagnostics(
                 else {
                     "time": monitor.last_alert.time.isoformat(),
                     "event_type": monitor.last_alert.event_type,
-                    "snapshots": len(monitor.last_alert.images),
+                    "snapshots": monitor.last_alert.snapshots,
                     "queued": monitor.last_alert.message_id is not None,
                 },
             }

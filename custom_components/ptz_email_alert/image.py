@@ -48,4 +48,4 @@ class LastAlertImage(PtzEmailAlertCameraEntity, ImageEntity):
     async def async_image(self) -> bytes | None:
         """The first picture of the last alert."""
         alert = self.monitor.last_alert
-        return alert.images[0] if alert and alert.images else None
+        return alert.picture if alert else None

@@ -168,7 +168,7 @@ class LastAlertSensor(PtzEmailAlertCameraEntity, SensorEntity):
             "events": alert.events,
             "zone": alert.zone,
             "subject": alert.subject,
-            "snapshots": len(alert.images),
+            "snapshots": alert.snapshots,
             "emailed": alert.held_back is None,
             # Why the email was held back: switched_off, disarmed (armed by), snoozed, or in AI
             # verify mode nothing_seen / not_verified (ai_fail_closed).

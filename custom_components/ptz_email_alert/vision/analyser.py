@@ -190,6 +190,17 @@ class Analyser:
         if self.tamper is not None:
             self.tamper = TamperDetector()
 
+    def release(self) -> None:
+        """A stopped camera's: forget the scene and drop the model, now.
+
+        Callback cycles keep a stopped camera's objects until a rare full garbage collection;
+        what they learned (backgrounds, a DNN model of tens of MB) must not wait for it.
+        """
+        self.reset()
+        self.objects = None
+        self._make_objects = None
+        self._home = HomeWatch()
+
     def _after_move(self) -> None:
         """Track ids start again: what lines and zones remember of old ids must go too."""
         self.tracker = Tracker()

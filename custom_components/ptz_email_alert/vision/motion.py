@@ -145,6 +145,9 @@ class MotionDetector:
         """Forget the background (after the stream was lost, a PTZ move)."""
         self._background = None
         self._raw_background = None
+        self._reference = None
+        self._envelope = None
+        self._seen = None
         self._frames = 0
         self._watch = MoveWatch()
 
