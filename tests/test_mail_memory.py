@@ -19,7 +19,8 @@ from custom_components.ptz_email_alert.mail import FailureCause, SmtpError, send
 from custom_components.ptz_email_alert.mail.errors import detached
 from custom_components.ptz_email_alert.mail.sender import RawMessage
 
-from .smtp_server import ServerFactory
+from .outbox_harness import Harness, MemoryStorage
+from .smtp_server import ServerFactory, TestSmtpServer
 from .test_mail_sender import _message, _settings
 
 
@@ -85,3 +86,32 @@ async def test_a_connection_dropped_in_data_leaves_no_batch_behind(
     assert not [item for item in found if id(item) in errors], "an error outcome in a cycle"
     assert _frames_of_send(found) == []
     assert not [item for item in found if isinstance(item, RawMessage)]
+
+
+class _ReadLog(MemoryStorage):
+    """Storage that notes, at each read of a message, how many the server had taken."""
+
+    def __init__(self, server: TestSmtpServer) -> None:
+        super().__init__()
+        self.server = server
+        self.reads: list[int] = []
+
+    async def async_read_body(self, item_id: str) -> bytes | None:
+        self.reads.append(len(self.server.received))
+        return await super().async_read_body(item_id)
+
+
+async def test_a_batch_reads_each_message_when_its_turn_comes(smtp_server: ServerFactory) -> None:
+    """A batch (up to 4 MB) holds one message at a time, not all of them while it is sent."""
+    server = await smtp_server("starttls")
+    storage = _ReadLog(server)
+    harness = Harness(server, storage, retry_delays=(5.0, 10.0))
+    for n in range(4):
+        await harness.enqueue(f"Alert {n}", size=50_000)
+    await harness.advance(5)  # the first attempt: all four in one batch
+    assert harness.recorder.delivered == [f"Alert {n}" for n in range(4)]
+    assert server.connections == 1  # one batch
+    # Each file is checked first (a damaged one must not stop the others), then read again
+    # only once the server has taken the message before it.
+    assert storage.reads == [0, 0, 0, 0, 0, 1, 2, 3]
+    harness.outbox.close()

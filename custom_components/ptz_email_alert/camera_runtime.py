@@ -225,9 +225,8 @@ class CameraRuntime:
             await self._source.stop()
         # Callback cycles keep a stopped runtime until a rare full GC: drop its pictures and
         # what its analyser learned now (after the frame in the executor, which uses them).
-        if self._analysis is not None:
-            await asyncio.wait({self._analysis})
-        self.analyser.release()
+        if self._analysis is None or (await asyncio.wait({self._analysis}, timeout=10))[0]:
+            self.analyser.release()
         self.alerts.last_alert = None  # its entities go with it
         self.ring.clear()
         self._boxes.clear()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from functools import partial
 import logging
 from typing import Any
 import uuid
@@ -25,8 +26,8 @@ from .outbox_records import (
     OutboxItem,
     OutboxObserver,
     OutboxStorage,
+    async_read_message,
     pack_message,
-    unpack_message,
 )
 from .outbox_recovery import async_read_outbox
 from .outbox_schedule import (
@@ -40,7 +41,7 @@ from .outbox_schedule import (
     over_bounds,
     select_batch,
 )
-from .sender import RawMessage, SendResult
+from .sender import RawMessage, SendResult, StoredMessage
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ _LOGGER = logging.getLogger(__name__)
 UNEXPECTED_ERROR_BACKOFF = 60.0
 
 
-type SendBatch = Callable[[Sequence[RawMessage]], Awaitable[list[SendResult | SmtpError]]]
+type SendBatch = Callable[[Sequence[StoredMessage]], Awaitable[list[SendResult | SmtpError]]]
 type CallLater = Callable[[float, Callable[[], None]], Callable[[], None]]
 type Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Future[None]]
 
@@ -297,23 +298,24 @@ class Outbox:
 
     async def _async_send_batch(self, batch: list[OutboxItem], due: set[str]) -> bool:
         """Send one batch and record the outcomes; True if the server took any of it."""
-        messages: list[RawMessage] = []
         ready: list[OutboxItem] = []
         corrupt: list[OutboxItem] = []
         now = self._now()
         for item in batch:
-            data = await self._storage.async_read_body(item.item_id)
             try:
-                if data is None:
-                    self._drop(item, DropReason.MISSING_BODY, "its file is missing")
-                    continue
-                messages.append(unpack_message(item.message_id, data))
+                # Checked now, read again when its turn comes: one message in memory, not 4 MB.
+                await async_read_message(self._storage, item)
+            except FileNotFoundError:
+                self._drop(item, DropReason.MISSING_BODY, "its file is missing")
+                continue
             except CorruptRecordError as err:
                 # One damaged file (a bad sector, a hand edit) must not hold up the others.
                 self._drop(item, DropReason.CORRUPT, f"its file is damaged ({err})")
                 corrupt.append(item)
                 continue
             ready.append(item)
+        read = partial(async_read_message, self._storage)
+        messages = [StoredMessage(i.message_id, partial(read, i)) for i in ready]
         outcomes = await self._send(messages) if messages else []
         delivered = False
         for item, outcome in zip(ready, outcomes, strict=True):

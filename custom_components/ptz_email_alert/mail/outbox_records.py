@@ -216,6 +216,14 @@ def unpack_message(message_id: str, data: bytes) -> RawMessage:
     return RawMessage(message_id, sender, tuple(recipients), body)
 
 
+async def async_read_message(storage: OutboxStorage, item: OutboxItem) -> RawMessage:
+    """An item's stored message; raises FileNotFoundError or :class:`CorruptRecordError`."""
+    data = await storage.async_read_body(item.item_id)
+    if data is None:
+        raise FileNotFoundError(item.item_id)
+    return unpack_message(item.message_id, data)
+
+
 def stored_kind(data: bytes) -> str | None:
     """The kind recorded in a stored message's envelope, if it has one."""
     try:

@@ -79,6 +79,21 @@ class RawMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A queued message, read from storage only when its turn comes.
+
+    A batch of these holds one message in memory at a time, not the whole batch (up to 4 MB);
+    an error of ``read`` ends the batch (the caller checked the files just before).
+    """
+
+    message_id: str
+    read: Callable[[], Awaitable[RawMessage]]
+
+
+type AnyMessage = EmailMessage | RawMessage | StoredMessage
+
+
+@dataclass(frozen=True, slots=True)
 class SendResult:
     """A message the server accepted."""
 
@@ -156,8 +171,10 @@ class SmtpSession:
         """The connected client (for what the link tells: TLS version, bytes sent)."""
         return self._client
 
-    async def send(self, message: EmailMessage | RawMessage) -> SendResult:
+    async def send(self, message: AnyMessage) -> SendResult:
         """Send one message on this connection."""
+        if isinstance(message, StoredMessage):
+            message = await message.read()
         started = time.monotonic()
         client = self._client
         try:
@@ -240,7 +257,7 @@ async def verify_login(settings: SmtpSettings) -> None:
 
 
 async def send_messages(
-    settings: SmtpSettings, messages: Sequence[EmailMessage | RawMessage]
+    settings: SmtpSettings, messages: Sequence[AnyMessage]
 ) -> list[SendResult | SmtpError]:
     """Send ``messages`` over one connection; one outcome per message, in order.
 

@@ -28,17 +28,13 @@ from typing import Any
 
 import aiosmtplib
 from aiosmtplib.email import parse_address, quote_address
-from aiosmtplib.protocol import (
-    MAX_RESPONSE_LENGTH,
-    PERIOD_REGEX,
-    SMTPProtocol,
-    normalize_message_line_endings,
-)
+from aiosmtplib.protocol import MAX_RESPONSE_LENGTH, SMTPProtocol
 from aiosmtplib.response import SMTPResponse
 
 from .errors import FailureCause, SmtpError
 from .link_watch import KnownAddresses, StallError
 from .tcp_info import tcp_counters
+from .wire import data_pieces, wire_size
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -309,10 +305,10 @@ class LinkClient(aiosmtplib.SMTP):
         parse_address(sender)
         for recipient in recipients:
             parse_address(recipient)
-        body = normalize_message_line_endings(message)
+        size = wire_size(message)
         mail = b"MAIL FROM:" + quote_address(sender).encode("ascii")
         if self.supports_extension("size"):
-            mail += f" SIZE={len(body)}".encode("ascii")
+            mail += f" SIZE={size}".encode("ascii")
         commands = [mail] + [b"RCPT TO:" + quote_address(r).encode("ascii") for r in recipients]
         try:
             protocol.write(b"".join(c + b"\r\n" for c in [*commands, b"DATA"]))
@@ -342,7 +338,8 @@ class LinkClient(aiosmtplib.SMTP):
                     await protocol.read_response(timeout=timeout)
                 await self._reset(protocol)
                 raise failure
-            protocol.write(PERIOD_REGEX.sub(b"..", body) + b".\r\n")
+            for piece in data_pieces(message):
+                protocol.write(piece)
             try:
                 response = await protocol.read_response(timeout=timeout)
             except aiosmtplib.SMTPTimeoutError as err:
@@ -350,7 +347,7 @@ class LinkClient(aiosmtplib.SMTP):
                     raise  # the server has it all and is slow to answer: a plain timeout
                 raise StallError(
                     "data",
-                    f"no reply within {timeout:g} s after the message body ({len(body)} bytes)",
+                    f"no reply within {timeout:g} s after the message body ({size} bytes)",
                     server=self._server,
                 ) from err
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, StallError):
