@@ -15,7 +15,12 @@ import types
 
 import pytest
 
-from custom_components.ptz_email_alert.mail import FailureCause, SmtpError, send_messages
+from custom_components.ptz_email_alert.mail import (
+    DropReason,
+    FailureCause,
+    SmtpError,
+    send_messages,
+)
 from custom_components.ptz_email_alert.mail.errors import detached
 from custom_components.ptz_email_alert.mail.sender import RawMessage
 
@@ -114,4 +119,38 @@ async def test_a_batch_reads_each_message_when_its_turn_comes(smtp_server: Serve
     # Each file is checked first (a damaged one must not stop the others), then read again
     # only once the server has taken the message before it.
     assert storage.reads == [0, 0, 0, 0, 0, 1, 2, 3]
+    harness.outbox.close()
+
+
+class _GoneOnSecondRead(MemoryStorage):
+    """Storage whose one file disappears between the batch's check and its turn to be sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.doomed = ""
+        self.reads: dict[str, int] = {}
+
+    async def async_read_body(self, item_id: str) -> bytes | None:
+        self.reads[item_id] = self.reads.get(item_id, 0) + 1
+        if item_id == self.doomed and self.reads[item_id] == 2:
+            self.bodies.pop(item_id)  # deleted by hand while the batch was on the wire
+        return await super().async_read_body(item_id)
+
+
+async def test_a_file_gone_during_the_batch_fails_only_its_message(
+    smtp_server: ServerFactory,
+) -> None:
+    """What went before it is recorded (never sent twice); the next flush drops it."""
+    server = await smtp_server("starttls")
+    storage = _GoneOnSecondRead()
+    harness = Harness(server, storage, retry_delays=(5.0, 10.0))
+    for n in range(3):
+        await harness.enqueue(f"Alert {n}")
+    storage.doomed = harness.outbox.items[1].item_id
+    await harness.advance(5)
+    assert harness.recorder.delivered == ["Alert 0", "Alert 2"]
+    assert [a.error.value for a in harness.outbox.delivery_log] == ["none", "temporary", "none"]
+    await harness.advance(10)  # the retry finds the file missing
+    assert harness.recorder.dropped == [("Alert 1", DropReason.MISSING_BODY)]
+    assert len(server.received) == 2
     harness.outbox.close()

@@ -26,6 +26,7 @@ from .outbox_records import (
     OutboxItem,
     OutboxObserver,
     OutboxStorage,
+    async_read_for_send,
     async_read_message,
     pack_message,
 )
@@ -314,7 +315,7 @@ class Outbox:
                 corrupt.append(item)
                 continue
             ready.append(item)
-        read = partial(async_read_message, self._storage)
+        read = partial(async_read_for_send, self._storage)
         messages = [StoredMessage(i.message_id, partial(read, i)) for i in ready]
         outcomes = await self._send(messages) if messages else []
         delivered = False

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any, Protocol
 
-from .errors import ErrorKind, SmtpError
+from .errors import ErrorKind, FailureCause, SmtpError
 from .sender import RawMessage, SendResult
 
 # The kind of an item whose kind is not recorded anywhere (a recovered file of an older
@@ -222,6 +222,19 @@ async def async_read_message(storage: OutboxStorage, item: OutboxItem) -> RawMes
     if data is None:
         raise FileNotFoundError(item.item_id)
     return unpack_message(item.message_id, data)
+
+
+async def async_read_for_send(storage: OutboxStorage, item: OutboxItem) -> RawMessage:
+    """Read a checked item again when its turn in the batch comes.
+
+    A file gone or damaged since the check (by hand, a failing disk) fails this message only:
+    the batch goes on, so that what went before is recorded (never sent twice), and the next
+    flush's check drops the item with its reason.
+    """
+    try:
+        return await async_read_message(storage, item)
+    except (OSError, CorruptRecordError) as err:
+        raise SmtpError(FailureCause.TEMPORARY, f"its stored file changed ({err})") from err
 
 
 def stored_kind(data: bytes) -> str | None:
