@@ -308,13 +308,12 @@ class Outbox:
                 await async_read_message(self._storage, item)
             except FileNotFoundError:
                 self._drop(item, DropReason.MISSING_BODY, "its file is missing")
-                continue
             except CorruptRecordError as err:
                 # One damaged file (a bad sector, a hand edit) must not hold up the others.
                 self._drop(item, DropReason.CORRUPT, f"its file is damaged ({err})")
                 corrupt.append(item)
-                continue
-            ready.append(item)
+            else:
+                ready.append(item)
         read = partial(async_read_for_send, self._storage)
         messages = [StoredMessage(i.message_id, partial(read, i)) for i in ready]
         outcomes = await self._send(messages) if messages else []
