@@ -74,7 +74,7 @@ async def test_lost_counts_only_what_is_never_delivered(
     assert [event.data["reason"] for event in dropped] == ["expired"]
     assert state(hass, LOST) == "1"
     assert state(hass, f"sensor.{PREFIX}_outbox") == "0"
-    assert entry.runtime_data.account.outbox.failed_total == 2  # both used up their retries
+    assert entry.runtime_data.account.outbox.ledger.failed_total == 2  # both used up their retries
 
 
 async def test_delivery_log_is_readable_short_in_attributes_full_in_diagnostics(

@@ -122,12 +122,12 @@ class MailAccount:
     @property
     def last_error(self) -> SmtpError | None:
         """The error of the last failed attempt; None after a success."""
-        return self.outbox.last_error
+        return self.outbox.ledger.last_error
 
     @property
     def last_success(self) -> datetime | None:
         """When the server last accepted a message."""
-        stamp = self.outbox.last_success
+        stamp = self.outbox.ledger.last_success
         return dt_util.utc_from_timestamp(stamp) if stamp is not None else None
 
     # Life cycle ----------------------------------------------------------------------------

@@ -49,8 +49,8 @@ async def async_get_config_entry_diagnostics(
             "pending": account.outbox.pending_count,
             "failed": account.outbox.failed_count,
             "bytes": account.outbox.total_bytes,
-            "failed_total": account.outbox.failed_total,
-            "lost_total": account.outbox.lost_total,
+            "failed_total": account.outbox.ledger.failed_total,
+            "lost_total": account.outbox.ledger.lost_total,
             "items": [item.as_dict() for item in account.outbox.items],
         },
         "delivery_log": [  # the whole log, newest first

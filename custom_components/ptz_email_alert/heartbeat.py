@@ -124,7 +124,7 @@ class Heartbeat:
             f"Time: {dt_util.as_local(due):%Y-%m-%d %H:%M:%S %Z}",
             f"Outbox: {outbox.pending_count} waiting, {outbox.failed_count} failed "
             f"({outbox.total_bytes // 1024} KB)",
-            f"Lost emails so far (never delivered): {outbox.lost_total}",
+            f"Lost emails so far (never delivered): {outbox.ledger.lost_total}",
             f"Last email accepted: {dt_util.as_local(last):%Y-%m-%d %H:%M:%S}" if last else
             "Last email accepted: none yet",
             "",

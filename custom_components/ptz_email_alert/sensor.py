@@ -75,7 +75,7 @@ SENSORS: tuple[AccountSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         # Emails lost for good (expired, pushed out of a full outbox, damaged): one that failed
         # its retries and went out later is not lost. The Outbox sensor counts those waiting.
-        value_fn=lambda data: data.account.outbox.lost_total,
+        value_fn=lambda data: data.account.outbox.ledger.lost_total,
     ),
     AccountSensorDescription(
         key="outbox",

@@ -81,7 +81,9 @@ class Outbox:
         self._observer = observer
         self.config = config or OutboxConfig()
         self._items: list[OutboxItem] = []
-        self._stats = DeliveryLedger(server)
+        # Counters and the last attempts (failed_total, lost_total, last_success, last_error,
+        # log): read them there; only the outbox writes them.
+        self.ledger = DeliveryLedger(server)
         self._lock = asyncio.Lock()  # one flush at a time; queueing does not wait for it
         # Items of the batch being sent: queueing runs outside the lock and must never drop them.
         self._in_flight: set[str] = set()
@@ -116,34 +118,14 @@ class Outbox:
         return sum(item.size for item in self._items)
 
     @property
-    def failed_total(self) -> int:
-        """Items that ever failed for good (a total-increasing counter)."""
-        return self._stats.failed_total
-
-    @property
-    def lost_total(self) -> int:
-        """Items that left the outbox undelivered (a total-increasing counter)."""
-        return self._stats.lost_total
-
-    @property
-    def last_success(self) -> float | None:
-        """When the server last accepted a message."""
-        return self._stats.last_success
-
-    @property
-    def last_error(self) -> SmtpError | None:
-        """The error of the last failed attempt (None once an attempt succeeds)."""
-        return self._stats.last_error
-
-    @property
     def has_problem(self) -> bool:
         """The last attempt failed, or something is failed in the outbox."""
-        return self._stats.last_attempt_failed or self.failed_count > 0
+        return self.ledger.last_attempt_failed or self.failed_count > 0
 
     @property
     def delivery_log(self) -> list[DeliveryAttempt]:
         """The last attempts, oldest first."""
-        return list(self._stats.log)
+        return list(self.ledger.log)
 
     # Life cycle ----------------------------------------------------------------------------
 
@@ -152,10 +134,10 @@ class Outbox:
         loaded = await async_read_outbox(self._storage, now=self._now, server=self._server)
         self._items = loaded.items
         self._set_aside = loaded.set_aside
-        self._stats.failed_total = loaded.failed_total
-        self._stats.lost_total = loaded.lost_total
-        self._stats.last_success = loaded.last_success
-        self._stats.delivered_ids.extend(loaded.delivered_ids)
+        self.ledger.failed_total = loaded.failed_total
+        self.ledger.lost_total = loaded.lost_total
+        self.ledger.last_success = loaded.last_success
+        self.ledger.delivered_ids.extend(loaded.delivered_ids)
         if loaded.recovered or loaded.newly_set_aside:
             await self._async_save()  # the index names the recovered files from now on
             self._observer.on_recovered(loaded.recovered, loaded.newly_set_aside)
@@ -206,7 +188,7 @@ class Outbox:
         failed attempt: the future only tells the caller how it went at once).
         """
         future: asyncio.Future[SendResult | SmtpError] = asyncio.get_running_loop().create_future()
-        if message.message_id in self._stats.delivered_ids or any(
+        if message.message_id in self.ledger.delivered_ids or any(
             item.message_id == message.message_id for item in self._items
         ):
             _LOGGER.debug("%s is already queued or delivered", message.message_id)
@@ -346,18 +328,18 @@ class Outbox:
     def _record_success(self, item: OutboxItem, result: SendResult, now: float) -> None:
         self._resolve_first(item, result)
         self._remove(item)
-        self._stats.success(item, result, now)
+        self.ledger.success(item, result, now)
         self._observer.on_delivered(item, result)
 
     def _record_failure(self, item: OutboxItem, error: SmtpError, now: float) -> None:
         item.error = error.kind
-        self._stats.failure(item, error, now)
+        self.ledger.failure(item, error, now)
         self._resolve_first(item, error)
         self._observer.on_attempt_failed(item, error)
         if item.state is ItemState.FAILED:
             return  # a redelivery that did not work: it stays failed, no second report
         if apply_failure(item, error, now, self.config):
-            self._stats.failed_total += 1
+            self.ledger.failed_total += 1
             self._observer.on_failed(item, error)
 
     def _resolve_first(self, item: OutboxItem, outcome: SendResult | SmtpError) -> None:
@@ -375,7 +357,7 @@ class Outbox:
         """Take ``item`` out undelivered and say so (its file is the caller's to delete)."""
         log_drop(item, reason, why, server=self._server, age=self._now() - item.created)
         self._remove(item)
-        self._stats.lost_total += 1
+        self.ledger.lost_total += 1
         self._observer.on_dropped(item, reason)
 
     def _remove(self, item: OutboxItem) -> None:
@@ -402,7 +384,7 @@ class Outbox:
         self._cancel_wakeup = self._call_later(wakeup.delay, wake)
 
     async def _async_save(self) -> None:
-        data = {"items": [item.as_dict() for item in self._items], **self._stats.as_index()}
+        data = {"items": [item.as_dict() for item in self._items], **self.ledger.as_index()}
         if self._set_aside:
             data["set_aside"] = self._set_aside
         await self._storage.async_save(data)
