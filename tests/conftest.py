@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Generator, Iterator
+import gc
 from pathlib import Path
 import socket
 from typing import Any
@@ -158,3 +159,17 @@ def unknown_host(monkeypatch: pytest.MonkeyPatch) -> str:
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return "smtp.does-not-exist.invalid"
+
+
+@pytest.fixture
+def collector_off() -> Iterator[None]:
+    """No automatic garbage collection during the test: what it leaves in cycles stays to be
+    found (``gc.garbage`` with ``DEBUG_SAVEALL``)."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()

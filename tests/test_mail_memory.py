@@ -9,11 +9,8 @@ batch behind (the soak saw 25 MB of message bodies held at its peak).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import gc
 import types
-
-import pytest
 
 from custom_components.ptz_email_alert.mail import (
     DropReason,
@@ -27,19 +24,6 @@ from custom_components.ptz_email_alert.mail.sender import RawMessage
 from .outbox_harness import Harness, MemoryStorage
 from .smtp_server import ServerFactory, TestSmtpServer
 from .test_mail_sender import _message, _settings
-
-
-@pytest.fixture
-def collector_off() -> Iterator[None]:
-    """No automatic collection during the test: a cycle it makes stays to be found."""
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
 
 
 def _frames_of_send(garbage: list[object]) -> list[str]:

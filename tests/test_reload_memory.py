@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterator
 import gc
 from pathlib import Path
 import weakref
 
 import numpy as np
-import pytest
 
 from homeassistant.core import HomeAssistant
 
@@ -25,19 +23,6 @@ from .camera_http import CameraHttp
 from .scenes import jpeg_sequence
 from .smtp_server import ServerFactory
 from .test_camera import next_mail, setup_camera, walking_video  # noqa: F401
-
-
-@pytest.fixture
-def collector_off() -> Iterator[None]:
-    """No automatic collection during the test: what a reload leaves stays to be found."""
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
 
 
 def held_in_garbage(roots: set[int]) -> dict[str, int]:
