@@ -296,8 +296,10 @@ class Outbox:
                 corrupt.append(item)
             else:
                 ready.append(item)
-        read = partial(async_read_for_send, self._storage)
-        messages = [StoredMessage(i.message_id, partial(read, i)) for i in ready]
+        messages = [
+            StoredMessage(i.message_id, partial(async_read_for_send, self._storage, i))
+            for i in ready
+        ]
         outcomes = await self._send(messages) if messages else []
         delivered = False
         for item, outcome in zip(ready, outcomes, strict=True):

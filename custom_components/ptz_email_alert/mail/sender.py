@@ -82,8 +82,9 @@ class RawMessage:
 class StoredMessage:
     """A queued message, read from storage only when its turn comes.
 
-    A batch of these holds one message in memory at a time, not the whole batch (up to 4 MB);
-    an error of ``read`` ends the batch (the caller checked the files just before).
+    A batch of these holds one message in memory at a time, not the whole batch (up to 4 MB).
+    ``read`` raises :class:`SmtpError` for a message it cannot read: that message fails, the
+    batch goes on.
     """
 
     message_id: str
