@@ -4,7 +4,9 @@ This kernel has no netem, so the delay, the bandwidth and the jitter are made he
 direction is a pipe that serialises what it is given in MTU-sized pieces at its bit rate (IP and
 TCP headers included: 40 bytes a piece), then delivers every piece one-way-delay (± jitter)
 later, in order. A pipe can stall after N bytes of a connection (an MTU black hole: the rest
-never arrives, the connection stays open).
+never arrives, the connection stays open). With a queue limit, a pipe holds at most that many
+bytes and stops reading the sender until it has delivered half of them, as the buffer before a
+real bottleneck does: the sender's kernel, then the sender itself, hold the rest.
 
 What it counts, per link and per connection: payload bytes each way, and round trips. A round
 trip is a turn of the conversation: the TCP handshake is one, and every time the server speaks
@@ -105,8 +107,12 @@ class _Pipe:
         link: Link,
         rate: float,
         stall_after: int | None,
+        queue_limit: int | None = None,
     ) -> None:
         self._link = link
+        self._limit = queue_limit
+        self._queued = 0  # bytes taken from the sender, not yet delivered
+        self.held: asyncio.Transport | None = None  # the sender, while not read
         self._loop = asyncio.get_running_loop()
         self._rate = rate
         self._stall_after = stall_after
@@ -124,11 +130,17 @@ class _Pipe:
         """Past the stall point: the sender's further bytes go nowhere."""
         return self._stall_after is not None and self._fed >= self._stall_after
 
+    @property
+    def full(self) -> bool:
+        """At the queue limit: the sender is not read until half of it has gone."""
+        return self._limit is not None and self._queued >= self._limit
+
     def feed(self, data: bytes) -> None:
         """Take bytes from the sender; what falls past the stall point is lost."""
         if self._stall_after is not None:
             data = data[: max(0, self._stall_after - self._fed)]
         self._fed += len(data)
+        self._queued += len(data)
         profile = self._link.profile
         for start in range(0, len(data), profile.mss):
             piece = data[start : start + profile.mss]
@@ -158,6 +170,11 @@ class _Pipe:
                 if (wait := arrival - self._loop.time()) > 0:
                     await asyncio.sleep(wait)  # the link's own delay, not a test waiting
                 self._queue.popleft()
+                if piece is not None:
+                    self._queued -= len(piece)
+                if self.held is not None and self._limit and self._queued <= self._limit // 2:
+                    self.held.resume_reading()
+                    self.held = None
                 if self.target is None or self.target.is_closing():
                     continue
                 if piece is None:
@@ -190,6 +207,9 @@ class _Side(asyncio.Protocol):
                 self.count.round_trips += 1
                 self.count.client_spoke_last = False
         self.pipe.feed(data)
+        if self.pipe.full and self.transport is not None and self.pipe.held is None:
+            self.transport.pause_reading()
+            self.pipe.held = self.transport
         if self.pipe.stalled and self.transport is not None:
             # Stop reading, so that the sender's kernel is left holding unacknowledged bytes,
             # as on a path that loses every full-size packet.
@@ -208,7 +228,8 @@ class Link:
     """A proxy from ``127.0.0.1:<port>`` to ``target`` through an emulated link.
 
     ``stall_up_after`` / ``stall_down_after``: bytes of each connection after which that
-    direction delivers nothing more.
+    direction delivers nothing more. ``queue_limit``: the bytes each direction holds before it
+    stops reading its sender (None: it reads everything at once).
     """
 
     def __init__(
@@ -218,6 +239,7 @@ class Link:
         *,
         stall_up_after: int | None = None,
         stall_down_after: int | None = None,
+        queue_limit: int | None = None,
         seed: int = 0,
     ) -> None:
         """Prepare; nothing listens until :meth:`start`."""
@@ -225,6 +247,7 @@ class Link:
         self.profile = profile
         self.stall_up_after = stall_up_after
         self.stall_down_after = stall_down_after
+        self.queue_limit = queue_limit
         self.rng = random.Random(seed)
         self.stats = LinkStats()
         self.host = "127.0.0.1"
@@ -236,7 +259,7 @@ class Link:
     async def start(self) -> None:
         """Listen on a free loopback port."""
         sock = socket.socket()
-        if self.stall_up_after is not None:
+        if self.stall_up_after is not None or self.queue_limit is not None:
             # A small receive window: a stalled upload backs up into the client's kernel.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
         sock.bind((self.host, 0))
@@ -246,8 +269,8 @@ class Link:
     def _accept(self) -> _Side:
         count = ConnectionStats()
         self.stats.connections.append(count)
-        up = _Pipe(self, self.profile.up_bps, self.stall_up_after)
-        down = _Pipe(self, self.profile.down_bps, self.stall_down_after)
+        up = _Pipe(self, self.profile.up_bps, self.stall_up_after, self.queue_limit)
+        down = _Pipe(self, self.profile.down_bps, self.stall_down_after, self.queue_limit)
         client = _Side(up, count, client=True)
         server = _Side(down, count, client=False)
         self._sides += [client, server]

@@ -13,6 +13,8 @@ It also opens the connection itself (:meth:`LinkClient._create_connection`), whi
 - suspect an implicit-TLS port only when the greeting itself is late (a TLS probe races it),
   not when a slow link makes the whole login slow;
 - tell a TLS handshake that stalls after the TCP connect from a server that never answers;
+- tell a link that stalls from one that is slow: the timeout runs while no byte moves, so a
+  message that takes a minute to go out on a weak uplink is not cut off after the timeout;
 - read the bytes the socket sent (``TCP_INFO``) for the ``data_sent`` counter.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 import contextlib
+import functools
 import ipaddress
 import logging
 import socket
@@ -28,11 +31,11 @@ from typing import Any
 
 import aiosmtplib
 from aiosmtplib.email import parse_address, quote_address
-from aiosmtplib.protocol import MAX_RESPONSE_LENGTH, SMTPProtocol
 from aiosmtplib.response import SMTPResponse
 
 from .errors import FailureCause, SmtpError
 from .link_watch import KnownAddresses, StallError
+from .smtp_protocol import PipeliningProtocol
 from .tcp_info import tcp_counters
 from .wire import data_pieces, wire_size
 
@@ -43,46 +46,6 @@ _LOGGER = logging.getLogger(__name__)
 # timeout, both sides waiting for the other to speak first. The greeting needs one round trip
 # after the connect, so even 400 ms links stay well inside this.
 GREETING_GRACE = 1.0
-
-
-class PipeliningProtocol(SMTPProtocol):
-    """aiosmtplib's protocol, keeping every reply that arrives, however many come at once.
-
-    The base class parses one reply per ``data_received`` and ignores bytes that come while no
-    command waits: with pipelining, several replies arrive together or before they are read.
-    """
-
-    def data_received(self, data: bytes) -> None:
-        """Keep the bytes; hand over a complete reply if one is awaited."""
-        if self._response_waiter is None:
-            return
-        self._buffer.extend(data)
-        if len(self._buffer) > MAX_RESPONSE_LENGTH * 4:
-            del self._buffer[:]
-            if not self._response_waiter.done():
-                self._set_response_exception(
-                    self._response_waiter,
-                    aiosmtplib.SMTPResponseException(-1, "Response too long"),
-                )
-            return
-        self._hand_over()
-
-    def _hand_over(self) -> None:
-        waiter = self._response_waiter
-        if waiter is None or waiter.done() or not self._buffer:
-            return
-        try:
-            response = self._read_response_from_buffer()
-        except Exception as exc:  # a malformed reply fails the read
-            self._set_response_exception(waiter, exc)
-        else:
-            if response is not None:
-                waiter.set_result(response)
-
-    async def read_response(self, timeout: float | None = None) -> SMTPResponse:  # noqa: ASYNC109
-        """Read the next reply, which may already be buffered."""
-        self._hand_over()
-        return await super().read_response(timeout=timeout)
 
 
 type Probe = Callable[[], Awaitable[bool]]
@@ -271,6 +234,46 @@ class LinkClient(aiosmtplib.SMTP):
         counters = tcp_counters(self._raw_socket)
         return counters is not None and counters.waiting
 
+    def _mark(self) -> tuple[int, int]:
+        """Changes while our bytes leave: the bytes the server has (Linux), asyncio's buffer."""
+        transport = self.transport
+        buffered = 0
+        if isinstance(transport, asyncio.WriteTransport):
+            buffered = transport.get_write_buffer_size()
+        counters = tcp_counters(self._raw_socket)
+        return (counters.bytes_acked if counters is not None else 0, buffered)
+
+    async def _while_moving[T](self, wait: Callable[[], Awaitable[T]], detail: str) -> T:
+        """``wait()`` (it times out by itself), again while the bytes written still move.
+
+        So the timeout counts from the last byte that moved. Then, with nothing of ours
+        waiting, the server is slow: its timeout is raised as it is; with bytes waiting, the
+        link stalled: :class:`StallError`.
+        """
+        while True:
+            mark = self._mark()
+            try:
+                return await wait()
+            except (aiosmtplib.SMTPTimeoutError, TimeoutError) as err:
+                if self._mark() != mark:
+                    continue  # slow, not stalled
+                if not self._bytes_stuck():
+                    raise
+                raise StallError("data", detail, server=self._server) from err
+
+    async def _write_body(self, protocol: PipeliningProtocol, message: bytes) -> None:
+        """The DATA section in pieces, each when the transport takes more (memory stays flat)."""
+
+        async def writable() -> None:
+            async with asyncio.timeout(self.timeout):
+                await protocol.writable()
+
+        for piece in data_pieces(message):
+            await self._while_moving(
+                writable, f"no byte of the message body went out in {self.timeout:g} s"
+            )
+            protocol.write(piece)
+
     def bytes_since_last(self) -> int | None:
         """Bytes sent since the previous call (the first call: since the connect)."""
         total = self.bytes_sent()
@@ -338,18 +341,13 @@ class LinkClient(aiosmtplib.SMTP):
                     await protocol.read_response(timeout=timeout)
                 await self._reset(protocol)
                 raise failure
-            for piece in data_pieces(message):
-                protocol.write(piece)
-            try:
-                response = await protocol.read_response(timeout=timeout)
-            except aiosmtplib.SMTPTimeoutError as err:
-                if not self._bytes_stuck():
-                    raise  # the server has it all and is slow to answer: a plain timeout
-                raise StallError(
-                    "data",
-                    f"no reply within {timeout:g} s after the message body ({size} bytes)",
-                    server=self._server,
-                ) from err
+            await self._write_body(protocol, message)
+            # A plain timeout when the server has it all and is slow to answer.
+            response = await self._while_moving(
+                functools.partial(protocol.read_response, timeout=timeout),
+                f"no reply within {timeout:g} s after the message body ({size} bytes), "
+                "and no byte of it moved in that time",
+            )
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, StallError):
             self.close()  # out of step with the server: never pair a late reply wrongly
             raise

@@ -26,6 +26,7 @@ class TcpCounters:
     """A snapshot of one connection's counters."""
 
     bytes_sent: int
+    bytes_acked: int  # what the other end has: the progress of a send, however slow
     unacked: int
     notsent: int
 
@@ -48,6 +49,7 @@ def tcp_counters(sock: Any) -> TcpCounters | None:
     offset = _BYTES_SENT if len(info) >= _BYTES_SENT + 8 else _BYTES_ACKED
     return TcpCounters(
         bytes_sent=int(_U64.unpack_from(info, offset)[0]),
+        bytes_acked=int(_U64.unpack_from(info, _BYTES_ACKED)[0]),
         unacked=int(_U32.unpack_from(info, _UNACKED)[0]),
         notsent=int(_U32.unpack_from(info, _NOTSENT)[0]),
     )
