@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,10 +111,8 @@ def test_first_ten_minutes(demo: subprocess.Popen[str], browser: Browser) -> Non
     page.get_by_role("button", name="Finish").click()
 
     # The entities are there; send a test email from the account device.
-    page.goto(f"{BASE}/config/entities?search=street")
-    expect(page.get_by_text("Email alerts").first).to_be_visible()
-    page.goto(f"{BASE}/config/entities?search=send%20test")
-    page.get_by_text("Send test email").first.click()
+    entity_row(page, "street", "Email alerts")
+    entity_row(page, "send test", "Send test email").dispatch_event("click")
     page.get_by_role("button", name="Press").click()
 
     deadline = time.monotonic() + 60
@@ -130,23 +128,31 @@ def test_first_ten_minutes(demo: subprocess.Popen[str], browser: Browser) -> Non
     open_the_trigger_action(page)
 
 
-def read_the_delivery_log(page: Page) -> None:
-    """The Last error sensor's delivery log: ISO times and whole milliseconds."""
-    # On a first start (the frontend just installed) the entities table is slow to list the
-    # account's diagnostic entities: the search has found nothing for over 5 s, and once the
-    # table was drawn again faster than a click could land. So the row gets 30 s, the page one
-    # fresh load, and the row's own click event opens the dialog.
-    row = page.get_by_text("Last error").first
+def entity_row(page: Page, search: str, name: str) -> Locator:
+    """The entities table, searched: the first row showing ``name``, visible.
+
+    On a first start (the frontend just installed) the table is slow to list new entities:
+    once a search found nothing for over 5 s, and once the table was drawn again faster than
+    a click could land. So the row gets 30 s and the page one fresh load, and callers open it
+    with its own click event.
+    """
+    row = page.get_by_text(name).first
     for attempt in range(2):
         page.goto(f"{BASE}/config/entities")
-        page.get_by_role("textbox", name=re.compile("Search")).first.fill("last error")
+        page.get_by_role("textbox", name=re.compile("Search")).first.fill(search)
         try:
             expect(row).to_be_visible(timeout=30_000)
-            break
         except AssertionError:
             if attempt:
                 raise
-    row.dispatch_event("click")
+        else:
+            break
+    return row
+
+
+def read_the_delivery_log(page: Page) -> None:
+    """The Last error sensor's delivery log: ISO times and whole milliseconds."""
+    entity_row(page, "last error", "Last error").dispatch_event("click")
     page.get_by_text("Attributes").click()
     dialog = page.locator("ha-more-info-dialog")
     expect(dialog.get_by_text("Delivery log")).to_be_visible()
