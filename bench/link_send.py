@@ -55,15 +55,9 @@ from custom_components.ptz_email_alert.mail import (  # noqa: E402
     send_message,
     send_messages,
 )
+from tests.certificates import Certificates, make_certificates  # noqa: E402
 from tests.link import PROFILES, Link, LinkProfile  # noqa: E402
-from tests.smtp_server import (  # noqa: E402
-    PASSWORD,
-    USERNAME,
-    Behaviour,
-    Certificates,
-    TestSmtpServer,
-    make_certificates,
-)
+from tests.smtp_server import PASSWORD, USERNAME, Behaviour, TestSmtpServer  # noqa: E402
 
 SECTION = "## 4G link"
 COMMAND = ".venv/bin/python bench/link_send.py"

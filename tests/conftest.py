@@ -30,15 +30,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 
 from .camera_http import CameraHttp
-from .scenes import ffmpeg_binary
-from .smtp_server import (
-    PASSWORD,
-    USERNAME,
-    Certificates,
-    ServerFactory,
-    TestSmtpServer,
-    make_certificates,
-)
+from .certificates import Certificates, make_certificates
+from .scenes import encode, ffmpeg_binary, scene, walk
+from .smtp_server import PASSWORD, USERNAME, ServerFactory, TestSmtpServer
 
 SENDER = "camera@example.com"
 RECIPIENTS = ["owner@example.com", "installer@example.net"]
@@ -84,6 +78,12 @@ async def camera_http(socket_enabled: None) -> AsyncGenerator[CameraHttp]:
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+async def walking_video(tmp_path: Path) -> Path:
+    """A camera's video: a still scene, then a person-sized shape walking in (6 s)."""
+    return await encode(scene(6, walk), tmp_path / "walk.mp4")
 
 
 def entry_data(server: TestSmtpServer, **overrides: Any) -> dict[str, Any]:

@@ -153,6 +153,13 @@ def scene(
 STILL_TEXTURE = view(texture(), 100, 80)
 
 
+def walk(t: float) -> NDArray[np.uint8]:
+    """The still view, then from 1.5 s a person-sized box walking in from the left."""
+    if t < 1.5:
+        return STILL_TEXTURE
+    return with_box(STILL_TEXTURE, 0.1 + 0.15 * (t - 1.5), 0.9)
+
+
 # FfmpegSource under test: callbacks that can be waited on, and ffmpeg stand-ins. -----------
 
 LOGGER_NAME = "custom_components.ptz_email_alert"

@@ -36,17 +36,12 @@ from .ai_task_helpers import (
     TestAiFlow,
     async_setup_ai_task,
 )
+from .camera_helpers import next_mail, setup_camera
 from .conftest import RECIPIENTS
 from .scenes import STILL_TEXTURE, encode, scene
 from .smtp_server import ReceivedMessage, ServerFactory, TestSmtpServer
-from .test_camera import next_mail, setup_camera, walk
 
 CALLS_SENSOR = "sensor.front_gate_ai_calls_today"
-
-
-@pytest.fixture
-async def walking_video(tmp_path: Path) -> Path:
-    return await encode(scene(6, walk), tmp_path / "walk.mp4")
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
+from .camera_helpers import next_mail, setup_camera
 from .scenes import STILL_TEXTURE, encode, scene
 from .smtp_server import ServerFactory
-from .test_camera import next_mail, setup_camera
 from .test_camera_flow import BASE, serialize, translations
 
 AI_KEYS = {"ai_task_entity", "ai_mode", "ai_timeout", "ai_fail_closed", "ai_daily_limit"}

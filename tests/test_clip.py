@@ -35,10 +35,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 
+from .camera_helpers import next_mail, setup_camera
 from .camera_http import CameraHttp
 from .scenes import FPS, HEIGHT, WIDTH, encode, ffmpeg_binary, gone, jpeg_sequence
 from .smtp_server import ServerFactory
-from .test_camera import next_mail, setup_camera
 from .test_upload_entry import _until, _upload
 from .upload_servers import FtpServer
 

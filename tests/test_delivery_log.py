@@ -22,8 +22,8 @@ from custom_components.ptz_email_alert.mail.outbox_records import DeliveryAttemp
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
+from .delivery_helpers import PREFIX, advance, notify, setup_account, state
 from .smtp_server import ServerFactory
-from .test_delivery import PREFIX, advance, notify, setup_account, state
 
 LOST = f"sensor.{PREFIX}_lost_emails"
 EN_LOG_KEYS = {

@@ -15,9 +15,9 @@ from custom_components.ptz_email_alert.vision.person import load_opencv
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
-from .scenes import encode, scene
+from .camera_helpers import next_mail, setup_camera
+from .scenes import encode, scene, walk
 from .smtp_server import ServerFactory
-from .test_camera import next_mail, setup_camera, walk
 
 pytestmark = pytest.mark.skipif(load_opencv() is None, reason="OpenCV is not installed")
 

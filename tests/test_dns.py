@@ -28,8 +28,9 @@ from custom_components.ptz_email_alert.mail import (
 from custom_components.ptz_email_alert.mail.link_watch import KnownAddresses
 from homeassistant.core import HomeAssistant
 
+from .certificates import Certificates, make_certificates
 from .conftest import RECIPIENTS, SENDER, entry_data
-from .smtp_server import PASSWORD, USERNAME, Certificates, ServerFactory, make_certificates
+from .smtp_server import PASSWORD, USERNAME, ServerFactory
 from .test_pipelining import alert
 
 NAME = "mail.invalid"

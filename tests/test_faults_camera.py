@@ -23,12 +23,10 @@ from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
+from .camera_helpers import CAMERA, next_mail, setup_camera
 from .camera_http import CameraHttp
 from .scenes import STILL_TEXTURE, encode, jpeg_sequence, scene
 from .smtp_server import PASSWORD, ServerFactory
-from .test_camera import CAMERA, next_mail, setup_camera, walking_video
-
-__all__ = ["walking_video"]  # the fixture, shared with test_camera
 
 
 def body_text(mail: Any) -> str:
@@ -266,7 +264,7 @@ async def test_outbox_folder_that_cannot_be_written_is_a_clear_error(
     """Disk full or read-only: the action fails with a translated error, not a traceback."""
     from homeassistant.exceptions import HomeAssistantError
 
-    from .test_delivery import notify, setup_account
+    from .delivery_helpers import notify, setup_account
 
     server = await smtp_server("starttls")
     entry = await setup_account(hass, server)

@@ -21,11 +21,11 @@ from custom_components.ptz_email_alert.vision.person import load_opencv
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 
+from .camera_helpers import CAMERA, next_mail, setup_camera
 from .camera_http import CameraHttp
 from .conftest import RECIPIENTS
 from .scenes import STILL_TEXTURE, encode, jpeg_sequence, scene
 from .smtp_server import ReceivedMessage, ServerFactory
-from .test_camera import CAMERA, next_mail, setup_camera
 
 FOOTAGE = Path(__file__).parent / "fixtures" / "pedestrians-4s.mp4"
 GUARD = "guard@example.org"

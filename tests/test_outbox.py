@@ -1,7 +1,8 @@
 """mail.outbox without Home Assistant: bounds, expiry, duplicates, persistence.
 
 A real SMTP server; the clock and timers are a small manual scheduler (the Home Assistant
-layer, tested in test_delivery, backs them with the harness's clock).
+layer, tested in test_delivery_retry and test_delivery_outbox, backs them with the harness's
+clock).
 """
 
 from __future__ import annotations

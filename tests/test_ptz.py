@@ -12,9 +12,9 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 
+from .camera_helpers import CAMERA, setup_camera
 from .scenes import STILL_TEXTURE, encode, scene
 from .smtp_server import ServerFactory
-from .test_camera import CAMERA, setup_camera
 
 
 async def test_a_commanded_move_pauses_detection_until_settled(

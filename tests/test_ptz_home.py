@@ -26,9 +26,9 @@ from homeassistant.core import Event, EventStateChangedData, HomeAssistant, call
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import async_track_state_change_event
 
+from .camera_helpers import CAMERA, setup_camera
 from .camera_scenes import View, clip, encode_clip, look, moving
 from .smtp_server import ServerFactory
-from .test_camera import CAMERA, setup_camera
 from .test_camera_moves import AWAY, HOME, footage
 
 KEY = "ptz_email_alert.home_positions.account"

@@ -19,10 +19,10 @@ import numpy as np
 
 from homeassistant.core import HomeAssistant
 
+from .camera_helpers import next_mail, setup_camera
 from .camera_http import CameraHttp
 from .scenes import jpeg_sequence
 from .smtp_server import ServerFactory
-from .test_camera import next_mail, setup_camera, walking_video  # noqa: F401
 
 
 def held_in_garbage(roots: set[int]) -> dict[str, int]:
@@ -54,7 +54,7 @@ async def test_a_reload_leaves_no_pictures_for_the_collector(
     hass: HomeAssistant,
     smtp_server: ServerFactory,
     tmp_path: Path,
-    walking_video: Path,  # noqa: F811
+    walking_video: Path,
     camera_http: CameraHttp,
     collector_off: None,
 ) -> None:
