@@ -27,12 +27,14 @@ from .smtp_server import ServerFactory
 
 def held_in_garbage(roots: set[int]) -> dict[str, int]:
     """Bytes of pictures and arrays the collector would free with the objects ``roots``
-    (their ids: a reference would keep them alive), by holder."""
+    (their ids: a reference would keep them alive), by holder. Found roots leave ``roots``."""
+    gc.garbage.clear()
     gc.set_debug(gc.DEBUG_SAVEALL)
     gc.collect()
     garbage = {id(item): item for item in gc.garbage}
     held: dict[str, int] = {}
     seen = roots & garbage.keys()
+    roots -= seen  # freed now: their ids may be reused
     queue = deque(garbage[key] for key in seen)
     while queue:
         item = queue.popleft()
@@ -48,6 +50,25 @@ def held_in_garbage(roots: set[int]) -> dict[str, int]:
                 seen.add(id(referent))
                 queue.append(referent)
     return held
+
+
+async def collected(
+    hass: HomeAssistant, roots: set[int], alive: list[weakref.ref[object]]
+) -> tuple[bool, dict[str, int]]:
+    """Collect until the objects are freed: whether they were, and what they held.
+
+    Work still in flight may hold the old account a moment after the reload (a job finishing
+    in the executor, a connection closing). A leak holds it for good: alive after every round.
+    """
+    held: dict[str, int] = {}
+    for _ in range(20):
+        for holder, size in held_in_garbage(roots).items():
+            held[holder] = held.get(holder, 0) + size
+        if all(ref() is None for ref in alive):
+            return True, held
+        await hass.async_add_executor_job(gc.collect, 0)  # a round through the executor
+        await hass.async_block_till_done()
+    return False, held
 
 
 async def test_a_reload_leaves_no_pictures_for_the_collector(
@@ -79,9 +100,14 @@ async def test_a_reload_leaves_no_pictures_for_the_collector(
 
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
+    # The old client's last connection may still be closing (QUIT, then TLS's close_notify
+    # exchange), and until it is closed it holds that client: a moment, not a leak. The server
+    # has seen every connection go when it has stopped.
+    await server.stop()
+    await hass.async_block_till_done()
 
-    held = held_in_garbage(old)
-    assert all(ref() is None for ref in unreachable)  # nothing alive holds them: no leak
+    freed, held = await collected(hass, old, unreachable)
+    assert freed  # nothing alive holds them: no leak
     # What is left: small lookup tables of the analyser (under 10 KB). Before the fix: the last
     # alert's pictures and the learned background and envelope, about 640 KB a camera at D1.
     assert sum(held.values()) < 32 * 1024, held
