@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 import datetime as dt
 import math
-import os
 from pathlib import Path
 import resource
 import shutil
@@ -20,6 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 # Run as a plain script: the repo root, not bench/, must be importable.
 sys.path.insert(0, str(REPO))
 
+from _footage import FOOTAGE  # noqa: E402, F401  (the benchmarks' footage, re-exported)
+
 from custom_components.ptz_email_alert.const import (  # noqa: E402
     DEFAULT_BURST,
     DEFAULT_BURST_INTERVAL,
@@ -30,7 +31,6 @@ from custom_components.ptz_email_alert.const import (  # noqa: E402
 from custom_components.ptz_email_alert.vision.analyser import AnalyserConfig  # noqa: E402
 from custom_components.ptz_email_alert.vision.ffmpeg_source import SourceConfig  # noqa: E402
 
-FOOTAGE = Path(os.environ.get("PTZ_BENCH_FOOTAGE", "/work/shared/data/pedestrians-dev.mp4"))
 FFMPEG = shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
 SECTION = "## Cameras"
 DOCS = REPO / "docs" / "benchmarks.md"

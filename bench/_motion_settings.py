@@ -4,16 +4,17 @@ root on sys.path, for custom_components and tests."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 import sys
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a plain script: the repository root must be importable
 
+
+from _footage import FOOTAGE  # noqa: E402, F401  (the benchmarks' footage, re-exported)
+
 from custom_components.ptz_email_alert.vision.analyser import AnalyserConfig  # noqa: E402
 
-FOOTAGE = Path(os.environ.get("PTZ_BENCH_FOOTAGE", "/work/shared/data/pedestrians-dev.mp4"))
 SECTION = "## Motion: shake, moves and small movers"
 DEFAULT = AnalyserConfig().sensitivity
 FPS = 10

@@ -234,9 +234,10 @@ def section(soak: Soak, result: Figures, date: str, seconds: float, version: str
         else f"**not within {STOP_LIMIT:.0f} s** of SIGTERM (killed)"
     )
     if soak.zombies_at_once:
+        later = f"{len(soak.zombies)} still there 2 s later" if soak.zombies else "gone 2 s later"
         stopped += (
             f"; as it exited, {soak.zombies_at_once} of its ffmpeg processes had ended but were "
-            "not reaped yet (zombies, gone 2 s later)"
+            f"not reaped yet (zombies, {later})"
         )
     log = soak.log.lines()
     table = "\n".join(

@@ -9,11 +9,11 @@ import shutil
 import sys
 import time
 
+from _footage import FOOTAGE  # noqa: F401  (the benchmarks' footage, re-exported)
 import imageio_ffmpeg
 import soak_trace
 
 REPO = Path(__file__).resolve().parents[1]
-FOOTAGE = Path(os.environ.get("PTZ_BENCH_FOOTAGE", "/work/shared/data/pedestrians-dev.mp4"))
 FFMPEG = shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
 CACHE = Path(
     os.environ.get("PTZ_CACHE_DIR")

@@ -8,8 +8,8 @@ Prints the section and rewrites the "## Cameras" section of docs/benchmarks.md.
     .venv/bin/python bench/cameras.py
     .venv/bin/python bench/cameras.py --quick   # every path once, briefly; docs untouched
 
-The footage is /work/shared/data/pedestrians-dev.mp4 unless PTZ_BENCH_FOOTAGE names another
-file; a 720p H.264 copy of it is made in a temporary directory.
+The footage is ../shared/data/pedestrians-dev.mp4 (beside the checkout) unless PTZ_BENCH_FOOTAGE
+names another file; a 720p H.264 copy of it is made in a temporary directory.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ utime + stime from /proc over the measured window, as % of one core. Then one 15
     .venv/bin/python bench/clip.py
     .venv/bin/python bench/clip.py --seconds 10   # a short run; docs untouched
 
-The footage is /work/shared/data/pedestrians-dev.mp4 unless PTZ_BENCH_FOOTAGE names another
-file.
+The footage is ../shared/data/pedestrians-dev.mp4 (beside the checkout) unless PTZ_BENCH_FOOTAGE
+names another file.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from outbox_flush import machine, write_docs
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a plain script: the repo root must be importable
 
+from _footage import FOOTAGE  # noqa: E402
+
 from custom_components.ptz_email_alert.vision.clip_ring import (  # noqa: E402
     ClipConfig,
     ClipRing,
@@ -42,7 +44,6 @@ from custom_components.ptz_email_alert.vision.ffmpeg_source import (  # noqa: E4
 )
 
 SECTION = "## Clip ring"
-FOOTAGE = Path(os.environ.get("PTZ_BENCH_FOOTAGE", "/work/shared/data/pedestrians-dev.mp4"))
 WARM_UP = 5.0  # seconds before measuring: start-up and probing are not the steady cost
 
 

@@ -11,8 +11,8 @@ integration runs it) and with stabilisation off. Prints the section and rewrites
 
     .venv/bin/python bench/motion.py [--quick]
 
-The footage is /work/shared/data/pedestrians-dev.mp4 unless PTZ_BENCH_FOOTAGE names another
-file. --quick: fewer heights and shorter scenes, docs/benchmarks.md not written.
+The footage is ../shared/data/pedestrians-dev.mp4 (beside the checkout) unless PTZ_BENCH_FOOTAGE
+names another file. --quick: fewer heights and shorter scenes, docs/benchmarks.md not written.
 """
 
 from __future__ import annotations
