@@ -6,7 +6,7 @@ Pure Python, like the rest of ``mail``: plain settings in, bytes out, one error 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -29,6 +29,12 @@ class UploadProtocol(StrEnum):
 
 
 DEFAULT_PORTS = {UploadProtocol.FTP: 21, UploadProtocol.FTPS: 21, UploadProtocol.SFTP: 22}
+
+# A file goes in pieces, the time limit counting for each: the least that counts as moving is
+# 8 KB/s (64 kbit/s), so a piece is what that rate sends in one time limit (240 KB at 30 s).
+_MOVING_RATE = 8 * 1024
+_PIECE_MIN = 16 * 1024
+_PIECE_MAX = 1024 * 1024
 
 
 class UploadErrorKind(StrEnum):
@@ -91,10 +97,16 @@ async def async_upload(
     :class:`UploadError`.
     """
     try:
-        async with asyncio.timeout(target.timeout + 5 * target.timeout * len(files)):
+        # Connect and log in (each with its own time limit), then a limit for each step.
+        async with asyncio.timeout(2 * target.timeout) as deadline:
+            loop = asyncio.get_running_loop()
+
+            def moved() -> None:
+                deadline.reschedule(loop.time() + target.timeout)
+
             if target.protocol is UploadProtocol.SFTP:
-                return await _async_sftp(target, folder, files)
-            await _async_ftp(target, folder, files)
+                return await _async_sftp(target, folder, files, moved)
+            await _async_ftp(target, folder, files, moved)
             return None
     except UploadError:
         raise
@@ -107,7 +119,23 @@ async def async_check(target: UploadTarget) -> str | None:
     return await async_upload(target, "", [])
 
 
-async def _async_ftp(target: UploadTarget, folder: str, files: Sequence[tuple[str, bytes]]) -> None:
+def _pieces(data: bytes, timeout: float) -> Iterator[bytes]:
+    """``data`` in pieces, each what the least rate that counts as moving sends in ``timeout``.
+
+    The time limit applies to each piece, so a slow link that moves gets there.
+    """
+    size = max(_PIECE_MIN, min(_PIECE_MAX, int(timeout * _MOVING_RATE)))
+    view = memoryview(data)
+    for start in range(0, len(data), size):
+        yield bytes(view[start : start + size])
+
+
+async def _async_ftp(
+    target: UploadTarget,
+    folder: str,
+    files: Sequence[tuple[str, bytes]],
+    moved: Callable[[], None],
+) -> None:
     # aioftp has no active mode: "not passive" keeps to plain PASV, which NAT helpers and old
     # servers know, instead of trying EPSV first.
     commands = ("epsv", "pasv") if target.passive else ("pasv",)
@@ -119,6 +147,7 @@ async def _async_ftp(target: UploadTarget, folder: str, files: Sequence[tuple[st
     )
     try:
         await client.connect(target.host, target.port)
+        moved()
         if target.protocol is UploadProtocol.FTPS:
             try:
                 await client.upgrade_to_tls(target.tls_context)
@@ -128,27 +157,35 @@ async def _async_ftp(target: UploadTarget, folder: str, files: Sequence[tuple[st
             await client.login(target.username or "anonymous", target.password)
         except aioftp.StatusCodeError as err:
             raise UploadError(UploadErrorKind.AUTH, _ftp_reply(err)) from err
+        moved()
         path = PurePosixPath(folder) if folder else None
         if path is not None:
             await client.make_directory(path)
+            moved()
         for name, data in files:
             target_path = path / name if path is not None else PurePosixPath(name)
             async with client.upload_stream(target_path) as stream:
-                await stream.write(data)
+                for piece in _pieces(data, target.timeout):
+                    await stream.write(piece)  # returns when the socket has taken it
+                    moved()
+            moved()  # the server confirmed the file
         await client.quit()
     finally:
         client.close()
 
 
 async def _async_sftp(
-    target: UploadTarget, folder: str, files: Sequence[tuple[str, bytes]]
+    target: UploadTarget,
+    folder: str,
+    files: Sequence[tuple[str, bytes]],
+    moved: Callable[[], None],
 ) -> str | None:
     keys = [asyncssh.import_private_key(target.private_key)] if target.private_key else []
     # A pinned key is checked before the login is sent: an impostor never sees the password.
     known_hosts: (
         tuple[list[asyncssh.SSHKey], list[asyncssh.SSHKey], list[asyncssh.SSHKey]] | None
     ) = ([asyncssh.import_public_key(target.host_key)], [], []) if target.host_key else None
-    async with asyncssh.connect(
+    connection = await asyncssh.connect(
         target.host,
         target.port,
         username=target.username or None,
@@ -159,19 +196,43 @@ async def _async_sftp(
         config=None,
         connect_timeout=target.timeout,
         login_timeout=target.timeout,
-    ) as connection:
+    )
+    try:
+        moved()
         key = connection.get_server_host_key()
         seen = key.export_public_key("openssh").decode().strip() if key is not None else None
-        if not files and not folder:
-            return seen
-        async with connection.start_sftp_client() as sftp:
-            if folder:
-                await sftp.makedirs(folder, exist_ok=True)
-            for name, data in files:
-                path = f"{folder}/{name}" if folder else name
-                async with sftp.open(path, "wb") as remote:
-                    await remote.write(data)
-        return seen
+        if files or folder:
+            await _sftp_write(connection, folder, files, target.timeout, moved)
+        connection.close()
+        await connection.wait_closed()
+    except BaseException:
+        # A closing handshake on a link that stopped would wait for good: hang up instead.
+        connection.abort()
+        raise
+    return seen
+
+
+async def _sftp_write(
+    connection: asyncssh.SSHClientConnection,
+    folder: str,
+    files: Sequence[tuple[str, bytes]],
+    limit: float,
+    moved: Callable[[], None],
+) -> None:
+    sftp = await connection.start_sftp_client()
+    if folder:
+        await sftp.makedirs(folder, exist_ok=True)
+        moved()
+    for name, data in files:
+        remote = await sftp.open(f"{folder}/{name}" if folder else name, "wb")
+        offset = 0
+        for piece in _pieces(data, limit):
+            await remote.write(piece, offset)  # returns when the server has it
+            offset += len(piece)
+            moved()
+        await remote.close()
+        moved()
+    sftp.exit()
 
 
 def host_key_fingerprint(key: str) -> str:
