@@ -132,13 +132,15 @@ async def test_no_pipelining_when_absent(
         ({"mail_reply": "452 4.3.1 Insufficient storage"}, FailureCause.TEMPORARY),
     ],
 )
-async def test_pipelined_refusals_are_classified_and_the_batch_goes_on(
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "turn_by_turn"])
+async def test_refusals_are_classified_and_the_batch_goes_on(
     smtp_server: ServerFactory,
     make_link: MakeLink,
     behaviour: dict[str, str],
     cause: FailureCause,
+    pipelining: bool,
 ) -> None:
-    server = await smtp_server("ssl", **behaviour)
+    server = await smtp_server("ssl", offer_pipelining=pipelining, **behaviour)
     link = await make_link(server)
     first, second = await send_messages(settings_via(link, "ssl"), [alert(), alert()])
     assert isinstance(first, SmtpError)

@@ -11,6 +11,7 @@ they go. A link that stops moving bytes still is one (tests/test_mtu.py).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncGenerator
 import dataclasses
 
@@ -106,3 +107,30 @@ async def test_a_link_that_stops_is_a_stall_while_the_body_goes_out(
     assert outcome.phase == "data"
     assert "no byte of the message body went out in 1 s" in str(outcome)
     assert not server.received
+
+
+async def test_without_pipelining_pictures_longer_to_send_than_the_timeout_arrive(
+    smtp_server: ServerFactory,
+) -> None:
+    """A server that does not offer PIPELINING gets the body the same way, turn by turn."""
+    server = await smtp_server("starttls", offer_pipelining=False)
+    link = Link((server.host, server.port), SLOW, queue_limit=4_000)
+    await link.start()
+    body = bytes(range(256)) * 450  # about 150 KB on the wire after base64
+    message = RawMessage(
+        "<pictures@example.com>",
+        "cam@example.com",
+        ("o@example.com",),
+        b"Subject: pictures\r\n\r\n" + base64.encodebytes(body).replace(b"\n", b"\r\n"),
+    )
+    settings = dataclasses.replace(
+        _settings(server, timeout=TIMEOUT), host=link.host, port=link.port
+    )
+    try:
+        (outcome,) = await send_messages(settings, [message])
+    finally:
+        await link.stop()
+
+    assert not isinstance(outcome, Exception), outcome
+    assert len(server.received) == 1
+    assert link.stats.bytes_up > 140_000  # it did cross the slow link

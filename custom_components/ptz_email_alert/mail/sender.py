@@ -182,24 +182,16 @@ class SmtpSession:
             await client.ehlo_or_helo_if_needed()
             if isinstance(message, RawMessage):
                 message_id = message.message_id
-                if client.pipelining:
-                    refused, response = await client.sendmail_pipelined(
-                        message.sender, message.recipients, message.data
-                    )
-                else:
-                    refused, response = await client.sendmail(
-                        message.sender, list(message.recipients), message.data
-                    )
+                refused, response = await client.send_transaction(
+                    message.sender, message.recipients, message.data
+                )
             else:
                 message_id = str(message.get("Message-ID", ""))
-                if client.pipelining:
-                    refused, response = await client.sendmail_pipelined(
-                        extract_sender(message) or "",
-                        extract_recipients(message),
-                        flatten_message(message, cte_type="7bit"),
-                    )
-                else:
-                    refused, response = await client.send_message(message)
+                refused, response = await client.send_transaction(
+                    extract_sender(message) or "",
+                    extract_recipients(message),
+                    flatten_message(message, cte_type="7bit"),
+                )
         except (aiosmtplib.SMTPException, OSError, TimeoutError, ssl.SSLError) as err:
             raise classify(err, self.settings.server) from err
         return SendResult(

@@ -2,8 +2,8 @@
 
 On a 4G link every round trip costs 100-400 ms, so this client:
 - pipelines MAIL FROM, every RCPT TO and DATA in one write when the server offers PIPELINING
-  (RFC 2920) and reads the replies after; aiosmtplib's protocol drops replies that arrive
-  together, so :class:`PipeliningProtocol` keeps them;
+  (RFC 2920) and reads the replies after (one turn each without it); aiosmtplib's protocol
+  drops replies that arrive together, so :class:`PipeliningProtocol` keeps them;
 - logs in with AUTH PLAIN and its initial response (one turn) before CRAM-MD5 (two) over TLS;
 - writes QUIT and hangs up without waiting for the reply (the mail is already accepted).
 
@@ -293,11 +293,12 @@ class LinkClient(aiosmtplib.SMTP):
         """The server offered PIPELINING after the last EHLO."""
         return self.supports_extension("pipelining")
 
-    async def sendmail_pipelined(
+    async def send_transaction(
         self, sender: str, recipients: Sequence[str], message: bytes
     ) -> tuple[dict[str, SMTPResponse], str]:
-        """MAIL FROM, every RCPT TO and DATA in one write, then the body: two turns.
+        """MAIL FROM, every RCPT TO and DATA, then the body as the link takes it.
 
+        With PIPELINING the commands go in one write (two turns); without, one turn each.
         Raises what aiosmtplib's ``sendmail`` raises, so errors are classified alike.
         """
         protocol = self.protocol
@@ -314,10 +315,9 @@ class LinkClient(aiosmtplib.SMTP):
             mail += f" SIZE={size}".encode("ascii")
         commands = [mail] + [b"RCPT TO:" + quote_address(r).encode("ascii") for r in recipients]
         try:
-            protocol.write(b"".join(c + b"\r\n" for c in [*commands, b"DATA"]))
-            mail_reply = await protocol.read_response(timeout=timeout)
-            rcpt_replies = [await protocol.read_response(timeout=timeout) for _ in recipients]
-            data_reply = await protocol.read_response(timeout=timeout)
+            mail_reply, *rcpt_replies, data_reply = await self._commands(
+                protocol, [*commands, b"DATA"]
+            )
             refused = {
                 address: reply
                 for address, reply in zip(recipients, rcpt_replies, strict=True)
@@ -355,6 +355,19 @@ class LinkClient(aiosmtplib.SMTP):
             await self._reset(protocol)
             raise aiosmtplib.SMTPDataError(response.code, response.message)
         return refused, response.message
+
+    async def _commands(
+        self, protocol: PipeliningProtocol, commands: list[bytes]
+    ) -> list[SMTPResponse]:
+        """The replies to ``commands``: all written at once when pipelining, else in turn."""
+        if self.pipelining:
+            protocol.write(b"".join(command + b"\r\n" for command in commands))
+            return [await protocol.read_response(timeout=self.timeout) for _ in commands]
+        replies = []
+        for command in commands:
+            protocol.write(command + b"\r\n")
+            replies.append(await protocol.read_response(timeout=self.timeout))
+        return replies
 
     async def _reset(self, protocol: PipeliningProtocol) -> None:
         """RSET after a failed transaction, so the next message starts clean."""
