@@ -153,6 +153,7 @@ async def _async_ftp(
                 await client.upgrade_to_tls(target.tls_context)
             except aioftp.StatusCodeError as err:
                 raise UploadError(UploadErrorKind.TLS, "the server does not offer TLS") from err
+            moved()
         try:
             await client.login(target.username or "anonymous", target.password)
         except aioftp.StatusCodeError as err:
