@@ -6,6 +6,7 @@ Pure Python, like the rest of ``mail``: plain settings in, bytes out, one error 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -226,14 +227,35 @@ async def _sftp_write(
         moved()
     for name, data in files:
         remote = await sftp.open(f"{folder}/{name}" if folder else name, "wb")
-        offset = 0
-        for piece in _pieces(data, limit):
-            await remote.write(piece, offset)  # returns when the server has it
-            offset += len(piece)
-            moved()
+        await _sftp_pieces(remote, data, limit, moved)
         await remote.close()
         moved()
     sftp.exit()
+
+
+async def _sftp_pieces(
+    remote: asyncssh.SFTPClientFile, data: bytes, limit: float, moved: Callable[[], None]
+) -> None:
+    """Write ``data`` piece by piece, the next already on its way while one is confirmed.
+
+    Waiting for each in turn would leave the link idle for a round trip a piece.
+    """
+    in_flight: deque[asyncio.Future[int]] = deque()
+    offset = 0
+    try:
+        for piece in _pieces(data, limit):
+            in_flight.append(asyncio.ensure_future(remote.write(piece, offset)))
+            offset += len(piece)
+            if len(in_flight) == 2:
+                await in_flight.popleft()  # the server has it
+                moved()
+        while in_flight:
+            await in_flight.popleft()
+            moved()
+    finally:
+        for write in in_flight:
+            write.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
 
 
 def host_key_fingerprint(key: str) -> str:
