@@ -59,6 +59,10 @@ class LinkProfile:
         return payload + pieces * HEADER_BYTES
 
 
+# For tests: 400 kbit/s up (50 KB/s), a weak 4G uplink at the edge of a cell, with a short RTT
+# so that the tests stay quick.
+SLOW = LinkProfile("slow", rtt=0.020, up_bps=400e3, down_bps=2e6)
+
 # Down rates are not in the issue: a 4G downlink is a few times its uplink.
 PROFILES: dict[str, LinkProfile] = {
     "good-4g": LinkProfile("good-4g", rtt=0.060, up_bps=10e6, down_bps=30e6),

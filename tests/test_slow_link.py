@@ -26,12 +26,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
 from .conftest import RECIPIENTS, SENDER, entry_data
-from .link import Link, LinkProfile
+from .link import SLOW, Link
 from .smtp_server import ServerFactory, TestSmtpServer
 from .test_mail_sender import _settings
 
-# 400 kbit/s up: 50 KB/s, about a weak 4G uplink at the edge of a cell.
-SLOW = LinkProfile("slow", rtt=0.020, up_bps=400e3, down_bps=2e6)
 TIMEOUT = 1  # seconds; the pictures take about 3 s to go out
 
 

@@ -9,7 +9,10 @@ a link that does nothing: bytes still leaving are not a failure, however slowly 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,31 +24,35 @@ from custom_components.ptz_email_alert.mail.upload_clients import (
     async_upload,
 )
 
-from .link import Link, LinkProfile
+from .link import SLOW, Link
 from .upload_servers import PASSWORD, USER, SftpServer
 
-# 400 kbit/s up: 50 KB/s, about a weak 4G uplink at the edge of a cell.
-SLOW = LinkProfile("slow", rtt=0.020, up_bps=400e3, down_bps=2e6)
 TIMEOUT = 1.0  # seconds: the clip takes about 7 s to go out
 
 
-def _target(link: Link) -> UploadTarget:
-    return UploadTarget(UploadProtocol.SFTP, link.host, link.port, USER, PASSWORD, timeout=TIMEOUT)
+@asynccontextmanager
+async def _behind_slow_link(root: Path, **link: Any) -> AsyncIterator[tuple[UploadTarget, Link]]:
+    """An SFTP server storing in ``root``, reached through the slow link."""
+    server = SftpServer(root)
+    emulator = Link(("127.0.0.1", await server.start()), SLOW, **link)
+    await emulator.start()
+    target = UploadTarget(
+        UploadProtocol.SFTP, emulator.host, emulator.port, USER, PASSWORD, timeout=TIMEOUT
+    )
+    try:
+        yield target, emulator
+    finally:
+        await emulator.stop()
+        await server.stop()
 
 
 async def test_a_clip_longer_to_upload_than_the_time_limit_arrives(
     socket_enabled: None, tmp_path: Path
 ) -> None:
     """Before: one budget for the whole transfer (1 + 5 x 1 s for one file) cut it off."""
-    server = SftpServer(tmp_path / "sftp")
-    link = Link(("127.0.0.1", await server.start()), SLOW, queue_limit=4_000)
-    await link.start()
     clip = bytes(range(256)) * 1400  # 350 KB, incompressible enough
-    try:
-        await async_upload(_target(link), "Cam/2026-11-23", [("clip.mp4", clip)])
-    finally:
-        await link.stop()
-        await server.stop()
+    async with _behind_slow_link(tmp_path / "sftp", queue_limit=4_000) as (target, link):
+        await async_upload(target, "Cam/2026-11-23", [("clip.mp4", clip)])
 
     assert (tmp_path / "sftp/Cam/2026-11-23/clip.mp4").read_bytes() == clip
     assert link.stats.bytes_up > len(clip)  # it did cross the slow link
@@ -54,15 +61,9 @@ async def test_a_clip_longer_to_upload_than_the_time_limit_arrives(
 async def test_a_link_that_stops_mid_file_is_a_timeout(
     socket_enabled: None, tmp_path: Path
 ) -> None:
-    server = SftpServer(tmp_path / "sftp")
-    link = Link(("127.0.0.1", await server.start()), SLOW, stall_up_after=60_000)
-    await link.start()
-    try:
+    async with _behind_slow_link(tmp_path / "sftp", stall_up_after=60_000) as (target, _link):
         with pytest.raises(UploadError) as caught:
-            await async_upload(_target(link), "Cam", [("clip.mp4", bytes(400_000))])
-    finally:
-        await link.stop()
-        await server.stop()
+            await async_upload(target, "Cam", [("clip.mp4", bytes(400_000))])
 
     assert caught.value.kind is UploadErrorKind.TIMEOUT
     stored = tmp_path / "sftp/Cam/clip.mp4"

@@ -17,7 +17,8 @@ from aiosmtplib.email import extract_recipients, extract_sender, flatten_message
 
 from .errors import FailureCause, SmtpError, classify, detached
 from .link_watch import KnownAddresses, StallError
-from .smtp_client import GREETING_GRACE, LinkClient, cancel_and_wait
+from .smtp_client import GREETING_GRACE, LinkClient
+from .tasks import cancel_and_wait
 
 __all__ = ["GREETING_GRACE", "KnownAddresses", "StallError"]
 

@@ -36,6 +36,7 @@ from aiosmtplib.response import SMTPResponse
 from .errors import FailureCause, SmtpError
 from .link_watch import KnownAddresses, StallError
 from .smtp_protocol import PipeliningProtocol
+from .tasks import cancel_and_wait
 from .tcp_info import tcp_counters
 from .wire import data_pieces, wire_size
 
@@ -391,16 +392,3 @@ class LinkClient(aiosmtplib.SMTP):
                 tail = (self.bytes_since_last() or 0) + (24 if protocol._over_ssl else 0)
         self.close()
         return tail
-
-
-async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
-    """Cancel ``task`` if it still runs and wait until it has cleaned up.
-
-    Its own outcome no longer matters (the caller already has one), so it is retrieved here;
-    a cancellation of the caller while it waits still propagates.
-    """
-    if not task.done():
-        task.cancel()
-        await asyncio.wait({task})
-    if not task.cancelled():
-        task.exception()

@@ -19,6 +19,8 @@ import ssl
 import aioftp
 import asyncssh
 
+from .tasks import cancel_and_wait
+
 
 class UploadProtocol(StrEnum):
     """How evidence leaves the site besides email (option ``upload_protocol``)."""
@@ -253,9 +255,8 @@ async def _sftp_pieces(
             await in_flight.popleft()
             moved()
     finally:
-        for write in in_flight:
-            write.cancel()
-        await asyncio.gather(*in_flight, return_exceptions=True)
+        for write in in_flight:  # after a failure: they go with it
+            await cancel_and_wait(write)
 
 
 def host_key_fingerprint(key: str) -> str:
